@@ -1,0 +1,119 @@
+"""The adgrade command line: grade, check, and data verify/fetch/ensure."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.markup import escape
+
+from harness import data
+
+# Exit codes, documented in the README.
+EXIT_OK = 0  # the notebook was graded (whatever its score), or a data command succeeded
+EXIT_NOT_GRADED = 1  # a result was written, but the submission could not be graded in full
+EXIT_USAGE = 2  # bad arguments, missing data or rubric: nothing was graded
+EXIT_HARNESS = 3  # the harness itself failed; result.json says harness_error
+
+# soft_wrap keeps paths and suggested commands on one line, so they can be copied.
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def _add_grading_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("notebook", type=Path, help="the submitted .ipynb file")
+    parser.add_argument("--data-dir", type=Path, help=f"folder with the NSL-KDD files (default: ${data.DATA_ENV})")
+    parser.add_argument("--output", type=Path, help="folder for result.json and the executed notebook "
+                        "(default: ./adgrade-out/<notebook name>)")
+    parser.add_argument("--rubric", default="nslkdd_assessment",
+                        help="rubric name under rubrics/, or a path to a rubric folder (default: %(default)s)")
+    parser.add_argument("--backend", default="local", help="execution back end (default: %(default)s)")
+    parser.add_argument("--cell-timeout", type=float, help="seconds one cell may run (default: the rubric's)")
+    parser.add_argument("--notebook-timeout", type=float,
+                        help="seconds the whole notebook may run (default: the rubric's)")
+    parser.add_argument("--memory-limit", type=int,
+                        help="MiB the kernel and its children may use (default: the rubric's)")
+    parser.add_argument("--json", action="store_true", help="print result.json instead of the table")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="adgrade", description=__doc__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    grade = commands.add_parser("grade", help="grade a submitted notebook and write result.json")
+    _add_grading_options(grade)
+    check = commands.add_parser("check", help="a learner's self-check: visible tests and hints only")
+    _add_grading_options(check)
+
+    data_parser = commands.add_parser("data", help="verify or download the NSL-KDD files")
+    data_commands = data_parser.add_subparsers(dest="data_command", required=True)
+    verify = data_commands.add_parser("verify", help="check every NSL-KDD file in DIR")
+    verify.add_argument("dir", type=Path)
+    fetch = data_commands.add_parser("fetch", help="download the NSL-KDD files into DIR, keeping verified ones")
+    fetch.add_argument("dir", type=Path)
+    fetch.add_argument("--url", help=f"base URL of the files (default: ${data.URL_ENV} or {data.DEFAULT_URL})")
+    ensure = data_commands.add_parser("ensure", help="verify DIR, downloading whatever is missing or altered")
+    ensure.add_argument("dir", type=Path)
+    ensure.add_argument("--url", help="base URL of the files, as for fetch")
+    return parser
+
+
+def _print_reports(reports: list[data.FileReport]) -> None:
+    for report in reports:
+        mark = "[green]    ok[/green]" if report.ok else "[red]FAILED[/red]"
+        detail = f" ({'; '.join(report.problems)})" if report.problems else ""
+        console.print(f"{mark}  {escape(report.name + detail)}")
+
+
+def _data_command(args: argparse.Namespace) -> int:
+    directory: Path = args.dir
+    if args.data_command == "verify":
+        if not directory.is_dir():
+            err_console.print(f"{directory} is not a directory. Run 'adgrade data fetch {directory}' to create it.")
+            return EXIT_USAGE
+        reports = data.verify_dir(directory, tuple(data.FILES))
+        _print_reports(reports)
+        required_ok = all(r.ok for r in reports if r.name in data.REQUIRED_FILES)
+        if not required_ok:
+            err_console.print(f"Grading needs {', '.join(data.REQUIRED_FILES)} unmodified. "
+                              f"Run 'adgrade data fetch {directory}' or copy the canonical files there.")
+        return EXIT_OK if required_ok else EXIT_USAGE
+
+    if args.data_command == "ensure":
+        reports = data.verify_dir(directory, data.REQUIRED_FILES) if directory.is_dir() else []
+        if reports and all(r.ok for r in reports):
+            console.print(f"NSL-KDD data in {directory} verified.")
+            return EXIT_OK
+
+    reports = data.fetch(directory, args.url)
+    _print_reports(reports)
+    if all(r.ok for r in reports if r.name in data.REQUIRED_FILES):
+        return EXIT_OK
+    err_console.print(
+        f"Could not obtain verified NSL-KDD files. Download KDDTrain+_20Percent.txt and KDDTest+.txt "
+        f"(and optionally KDDTest-21.txt) from the NSL-KDD distribution of the Canadian Institute for "
+        f"Cybersecurity and put them, unmodified, in {directory.resolve()}; or set {data.URL_ENV} to a "
+        f"URL (http://, https:// or file://) of a folder that holds them; then run "
+        f"'adgrade data verify {directory}'."
+    )
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
+    if args.command == "data":
+        return _data_command(args)
+
+    from harness.commands import run_grading_command
+
+    return run_grading_command(args, self_check=args.command == "check")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,140 @@
+"""The `local` back end: the runner and its kernel as child processes, no isolation.
+
+Meant for a learner's own machine and for development. It still enforces the
+time limits and a memory limit: a watchdog sums the resident memory of the
+runner's process tree (the kernel included) and kills the tree past the limit.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.execution.base import RUNNER_LOG, ExecutionBackend, ExecutionLimits, ExecutionOutcome
+
+logger = logging.getLogger(__name__)
+
+POLL_SECONDS = 0.25
+# Time allowed beyond the notebook limit for kernel start-up and the export cell.
+STARTUP_GRACE_SECONDS = 150.0
+PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+def _process_tree(root: int) -> list[int]:
+    """Return root and all its descendants, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as handle:
+                stat = handle.read().decode(errors="replace")
+        except OSError:
+            continue
+        # The command name may contain spaces; fields after the last ')' are fixed.
+        fields = stat[stat.rfind(")") + 2:].split()
+        children.setdefault(int(fields[1]), []).append(int(entry.name))
+
+    tree, pending = [], [root]
+    while pending:
+        pid = pending.pop()
+        tree.append(pid)
+        pending.extend(children.get(pid, []))
+    return tree
+
+
+def _resident_bytes(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as handle:
+                total += int(handle.read().split()[1]) * PAGE_SIZE
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
+def _kill_tree(root: int) -> None:
+    for pid in reversed(_process_tree(root)):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kernel_environment(workspace: Path, runtime_dir: Path) -> dict[str, str]:
+    """Environment for the runner and the kernel it starts."""
+    environment = dict(os.environ)
+    environment.update({
+        # Fixed string hashing, so set-ordered feature columns are the same on every run.
+        "PYTHONHASHSEED": "0",
+        "PYTHONUNBUFFERED": "1",
+        "MPLBACKEND": "Agg",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "HOME": str(runtime_dir),
+        "JUPYTER_RUNTIME_DIR": str(runtime_dir / "jupyter"),
+        "IPYTHONDIR": str(runtime_dir / "ipython"),
+        "KERAS_HOME": str(runtime_dir / "keras"),
+    })
+    for name in ("ADGRADE_DATA", "PYTHONPATH"):
+        environment.pop(name, None)
+    return environment
+
+
+class LocalBackend(ExecutionBackend):
+    name = "local"
+
+    def execute(self, workspace: Path, limits: ExecutionLimits) -> ExecutionOutcome:
+        runtime_dir = workspace.parent / "runtime"
+        runtime_dir.mkdir(exist_ok=True)
+        hard_limit = limits.notebook_timeout + limits.export_timeout + STARTUP_GRACE_SECONDS
+        memory_limit = limits.memory_mib * 1024 * 1024
+
+        started = time.monotonic()
+        with open(workspace.parent / RUNNER_LOG, "wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "harness.execution.runner", str(workspace)],
+                cwd=workspace, env=kernel_environment(workspace, runtime_dir),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+            killed_for = None
+            peak = 0
+            while process.poll() is None:
+                time.sleep(POLL_SECONDS)
+                resident = _resident_bytes(_process_tree(process.pid))
+                peak = max(peak, resident)
+                if resident > memory_limit:
+                    killed_for = "memory_limit"
+                elif time.monotonic() - started > hard_limit:
+                    killed_for = "notebook_timeout"
+                if killed_for:
+                    logger.warning("killing runner %d: %s", process.pid, killed_for)
+                    _kill_tree(process.pid)
+                    process.wait()
+                    break
+
+        outcome = ExecutionOutcome.read(workspace)
+        if killed_for == "memory_limit":
+            outcome = ExecutionOutcome(
+                status="memory_limit",
+                message=f"the notebook used more than {limits.memory_mib} MiB of memory and was stopped",
+            )
+        elif killed_for == "notebook_timeout":
+            outcome = ExecutionOutcome(
+                status="notebook_timeout",
+                message=f"the notebook ran past {limits.notebook_timeout:.0f} s and was stopped",
+            )
+        elif outcome is None:
+            outcome = ExecutionOutcome(
+                status="runner_failed",
+                message=f"the runner exited with status {process.returncode} without writing a result; "
+                        f"see {workspace.parent / RUNNER_LOG}",
+            )
+        outcome.timings["backend_total"] = round(time.monotonic() - started, 3)
+        outcome.timings["peak_memory_mib"] = round(peak / 1024 / 1024, 1)
+        return outcome

@@ -1,0 +1,218 @@
+"""The grading pipeline for one submission: intake, workspace, execution, export, scoring, result."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import logging
+import platform
+import shutil
+import tempfile
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+from harness import __version__, data
+from harness.execution import ExecutionLimits, ExecutionOutcome, get_backend
+from harness.execution.base import EXECUTED_NOTEBOOK, EXPORT_DIR, RUNNER_LOG
+from harness.export import ENVIRONMENT
+from harness.intake import InvalidSubmission, locked_cell_warnings, prepare_workspace, read_submission
+from harness.result import GradeResult, RubricInfo, TaskSummary
+from harness.rubric import Rubric
+from harness.scoring import Scorer
+
+logger = logging.getLogger(__name__)
+
+STATUS_OF_OUTCOME = {
+    "completed": "graded",
+    "cell_error": "execution_error",
+    "kernel_died": "execution_error",
+    "memory_limit": "execution_error",
+    "runner_failed": "execution_error",
+    "cell_timeout": "timeout",
+    "notebook_timeout": "timeout",
+}
+
+
+@dataclass
+class GradingOptions:
+    backend: str = "local"
+    cell_timeout: float | None = None
+    notebook_timeout: float | None = None
+    memory_mib: int | None = None
+    self_check: bool = False
+
+    def limits(self, rubric: Rubric) -> ExecutionLimits:
+        return ExecutionLimits(
+            cell_timeout=self.cell_timeout or rubric.limits.cell_timeout,
+            notebook_timeout=self.notebook_timeout or rubric.limits.notebook_timeout,
+            export_timeout=rubric.limits.export_timeout,
+            memory_mib=self.memory_mib or rubric.limits.memory_mib,
+        )
+
+
+def _harness_environment() -> dict[str, object]:
+    versions = {}
+    for package in ("numpy", "pandas", "scikit-learn", "xgboost", "tensorflow", "keras", "papermill"):
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = None
+    return {"python": platform.python_version(), "versions": versions, "device": "cpu"}
+
+
+def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric) -> str:
+    """Explain to the learner what stopped the notebook and where."""
+    cell = outcome.failed_cell
+    where = ""
+    if cell is not None:
+        task = f", task '{rubric.task(cell.task).title}'" if cell.task and cell.task in {t.id for t in rubric.tasks} else ""
+        where = f"Cell {cell.index + 1}{task}"
+    if outcome.status == "cell_error" and cell is not None:
+        if cell.ename == "StdinNotImplementedError":
+            return f"{where} called input(), which cannot be answered during grading. Remove the input() call."
+        return (f"{where} raised {cell.ename}: {cell.evalue.strip()[:500]}. Execution stopped there; "
+                "tasks completed before it were still scored.")
+    if outcome.status == "cell_timeout" and cell is not None:
+        return (f"{where} ran past the per-cell time limit and was interrupted. Tasks completed before it were "
+                "still scored. Make the cell faster (fewer epochs or boosting rounds) or check for an endless loop.")
+    if outcome.status == "notebook_timeout":
+        return (f"The notebook ran past its total time limit{' in ' + where if where else ''}. Make it faster "
+                "(fewer epochs or boosting rounds) or check for an endless loop.")
+    if outcome.status == "kernel_died":
+        return (f"The Python kernel died{' in ' + where if where else ''} (os._exit, a crash or a kill). "
+                "Nothing after that point could be scored.")
+    if outcome.status == "memory_limit":
+        return f"{outcome.message}. Reduce batch sizes or copies of the data."
+    if outcome.status == "runner_failed":
+        return f"The notebook could not be run: {outcome.message}"
+    return ""
+
+
+def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Path,
+                     options: GradingOptions | None = None) -> GradeResult:
+    """Grade one submission and write output_dir/result.json.
+
+    Always returns a GradeResult and always writes it: an invalid notebook, a failing
+    execution or a harness failure each become a status, never an exception.
+    """
+    options = options or GradingOptions()
+    started = time.monotonic()
+    result = GradeResult(submission=notebook.name, status="harness_error", max_score=rubric.max_score,
+                         rubric=RubricInfo(name=rubric.name, version=rubric.version),
+                         environment=_harness_environment())
+    output_dir.mkdir(parents=True, exist_ok=True)
+    logger.info("grading %s with rubric %s", notebook, rubric.name)
+    scratch = Path(tempfile.mkdtemp(prefix="adgrade-"))
+    try:
+        _grade(notebook, rubric, data_dir, output_dir, options, result, scratch)
+    except InvalidSubmission as error:
+        result.status = "invalid_submission"
+        result.message = str(error)
+    except Exception as error:  # any harness failure still ends in a recorded result
+        logger.error("harness error grading %s: %s", notebook, traceback.format_exc())
+        result.status = "harness_error"
+        result.message = f"The grader failed ({type(error).__name__}: {error}). This is not your fault; " \
+                         "contact course staff with this message."
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+    result.timings["total"] = round(time.monotonic() - started, 3)
+    if options.self_check:
+        _restrict_to_visible(result, rubric)
+    _summarise_tasks(result, rubric)
+    result.write(output_dir)
+    logger.info("graded %s: %s, %g/%g in %.1f s", notebook.name, result.status, result.score, result.max_score,
+                result.timings["total"])
+    return result
+
+
+def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Path, options: GradingOptions,
+           result: GradeResult, scratch: Path) -> None:
+    intake = read_submission(notebook)
+    if rubric.template_path.is_file():
+        template = nbformat.read(rubric.template_path, as_version=4)
+        result.warnings.extend(locked_cell_warnings(intake.notebook, template))
+
+    data_dir = data.resolve_data_dir(data_dir)
+    needed = tuple(dict.fromkeys([*rubric.learner_files.values(),
+                                  *([] if options.self_check else rubric.grader_files)]))
+    data.require_files(data_dir, needed)
+
+    limits = options.limits(rubric)
+    workspace = scratch / "workspace"
+    parameters = {**rubric.parameters, "seed": rubric.seed}
+    prepare_workspace(intake, rubric, data_dir, workspace, limits, parameters)
+
+    backend = get_backend(options.backend)
+    scorer = Scorer(rubric, data_dir, scratch / "scoring")
+    try:
+        _execute_and_score(backend, workspace, limits, rubric, output_dir, options, result, scorer)
+    except BaseException:
+        scorer.cancel()
+        raise
+
+
+def _execute_and_score(backend, workspace: Path, limits: ExecutionLimits, rubric: Rubric, output_dir: Path,
+                       options: GradingOptions, result: GradeResult, scorer: Scorer) -> None:
+    outcome = backend.execute(workspace, limits)
+    result.timings.update({f"execution_{k}": v for k, v in outcome.timings.items()})
+    result.status = STATUS_OF_OUTCOME[outcome.status]
+    result.message = describe_outcome(outcome, rubric)
+    if outcome.failed_cell is not None:
+        result.failed_cell = outcome.failed_cell.model_dump()
+    if outcome.export_error:
+        result.warnings.append(f"The export cell did not finish: {outcome.export_error}")
+
+    executed = workspace / EXECUTED_NOTEBOOK
+    if executed.is_file():
+        shutil.copyfile(executed, output_dir / EXECUTED_NOTEBOOK)
+        result.executed_notebook = str((output_dir / EXECUTED_NOTEBOOK).resolve())
+    artifacts_dir = output_dir / "artifacts"
+    shutil.rmtree(artifacts_dir, ignore_errors=True)
+    if (workspace / EXPORT_DIR).is_dir():
+        shutil.copytree(workspace / EXPORT_DIR, artifacts_dir, symlinks=False)
+    else:
+        artifacts_dir.mkdir()
+    environment_file = artifacts_dir / ENVIRONMENT
+    if environment_file.is_file():
+        try:
+            result.environment = {**json.loads(environment_file.read_text(encoding="utf-8")),
+                                  "harness": __version__, "backend": options.backend}
+        except ValueError:
+            result.warnings.append("The notebook's environment record was not valid JSON.")
+
+    started = time.monotonic()
+    select = [t.name for t in rubric.tests if t.visibility == "visible"] if options.self_check else None
+    result.tests = scorer.score(artifacts_dir, select)
+    result.timings["scoring_wait"] = round(time.monotonic() - started, 3)
+    result.score = sum(test.score for test in result.tests)
+    result.warnings.extend(test.message for test in result.tests if test.metrics.get("mismatch"))
+
+    logs = output_dir / "logs"
+    logs.mkdir(exist_ok=True)
+    for log in (workspace.parent / RUNNER_LOG, scorer.log_path):
+        if log.is_file():
+            shutil.copyfile(log, logs / log.name)
+
+
+def _restrict_to_visible(result: GradeResult, rubric: Rubric) -> None:
+    hidden = [t for t in rubric.tests if t.visibility == "hidden"]
+    result.tests = [t for t in result.tests if t.visibility == "visible"]
+    result.hidden_tests = len(hidden)
+    result.max_score = sum(t.points for t in rubric.tests if t.visibility == "visible")
+    result.score = sum(t.score for t in result.tests)
+
+
+def _summarise_tasks(result: GradeResult, rubric: Rubric) -> None:
+    summaries = []
+    for task in rubric.tasks:
+        tests = [t for t in result.tests if t.task == task.id]
+        if not tests:
+            continue
+        summaries.append(TaskSummary(id=task.id, title=task.title, hint=task.hint,
+                                     score=sum(t.score for t in tests), max_score=sum(t.max_score for t in tests)))
+    result.tasks = summaries

@@ -1,0 +1,126 @@
+"""Intake and workspace: read a submission, reject what is not a notebook, and lay out its workspace."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbformat.validator import normalize
+
+from harness.execution.base import EXPORT_DIR, JOB_FILE, SUBMISSION_NOTEBOOK, ExecutionLimits
+from harness.export import EXPORT_TAG
+from harness.rubric import Rubric
+
+logger = logging.getLogger(__name__)
+
+MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+LOCKED_ROLE = "locked"
+
+
+class InvalidSubmission(Exception):
+    """The submission cannot be graded as given; the message says why and what to do."""
+
+
+@dataclass
+class Intake:
+    """A submission read and normalised, with what intake noticed about it."""
+
+    notebook: nbformat.NotebookNode
+    warnings: list[str] = field(default_factory=list)
+
+
+def cell_metadata(cell) -> dict:
+    return cell.get("metadata", {}).get("adgrade") or {}
+
+
+def _source_digest(source: str) -> str:
+    return hashlib.sha256(source.strip().encode("utf-8")).hexdigest()
+
+
+def read_submission(path: Path) -> Intake:
+    """Read, validate and normalise a submitted notebook."""
+    if not path.is_file():
+        raise InvalidSubmission(f"Submission {path} does not exist or is not a file.")
+    size = path.stat().st_size
+    if size == 0:
+        raise InvalidSubmission(f"Submission {path} is empty. Save the notebook in Jupyter and submit the .ipynb file.")
+    if size > MAX_NOTEBOOK_BYTES:
+        raise InvalidSubmission(
+            f"Submission {path} is {size / 1e6:.1f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit. "
+            "Clear all outputs (Kernel > Restart & Clear Output) and submit again."
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+        notebook = nbformat.reads(text, as_version=4)
+    except (UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
+        raise InvalidSubmission(
+            f"Submission {path} is not a Jupyter notebook ({type(error).__name__}: {str(error)[:200]}). "
+            "Submit the .ipynb file saved by Jupyter."
+        ) from None
+    except Exception as error:  # nbformat raises several unrelated types for malformed notebooks
+        raise InvalidSubmission(
+            f"Submission {path} could not be read as a notebook: {str(error)[:300]}. "
+            "Open it in Jupyter, save it, and submit it again."
+        ) from None
+
+    _, notebook = normalize(notebook)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []
+            cell.execution_count = None
+    nbformat.validate(notebook)
+    return Intake(notebook=notebook)
+
+
+def locked_cell_warnings(notebook: nbformat.NotebookNode, template: nbformat.NotebookNode) -> list[str]:
+    """Report "done for you" cells of the template that the submission deleted or edited."""
+    submitted = {cell.get("id"): cell for cell in notebook.cells}
+    warnings = []
+    for cell in template.cells:
+        if cell_metadata(cell).get("role") != LOCKED_ROLE:
+            continue
+        match = submitted.get(cell.get("id"))
+        label = cell_metadata(cell).get("name", cell.get("id"))
+        if match is None:
+            warnings.append(f"Read-only cell '{label}' (id {cell.get('id')}) is missing from the submission.")
+        elif _source_digest(match.source) != _source_digest(cell.source):
+            warnings.append(f"Read-only cell '{label}' (id {cell.get('id')}) was edited.")
+    return warnings
+
+
+def prepare_workspace(intake: Intake, rubric: Rubric, data_dir: Path, workspace: Path,
+                      limits: ExecutionLimits, parameters: dict[str, object]) -> None:
+    """Lay out the workspace: the notebook with an export cell, the learner-visible data, job.json."""
+    workspace.mkdir(parents=True)
+    notebook = intake.notebook
+    notebook.cells = [c for c in notebook.cells if EXPORT_TAG not in c.get("metadata", {}).get("tags", [])]
+    export_cell = nbformat.v4.new_code_cell(
+        source="# The grader fills in this cell when it runs the notebook.",
+        metadata={"tags": [EXPORT_TAG]},
+    )
+    notebook.cells.append(export_cell)
+    nbformat.write(notebook, workspace / SUBMISSION_NOTEBOOK)
+
+    for relative, file_name in rubric.learner_files.items():
+        target = workspace / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(data_dir / file_name, target)
+        target.chmod(0o444)
+
+    job = {
+        "parameters": parameters,
+        "limits": {
+            "cell_timeout": limits.cell_timeout,
+            "notebook_timeout": limits.notebook_timeout,
+            "export_timeout": limits.export_timeout,
+        },
+        "artifacts": [spec.model_dump() for spec in rubric.artifacts],
+        "kernel_name": "python3",
+        "export_dir": EXPORT_DIR,
+    }
+    (workspace / JOB_FILE).write_text(json.dumps(job, indent=2), encoding="utf-8")

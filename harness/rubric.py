@@ -1,0 +1,150 @@
+"""Rubric definitions: rubric.toml parsed into tasks, declared artifacts and scored tests."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+
+from harness import PROJECT_ROOT
+
+RUBRICS_DIR = PROJECT_ROOT / "rubrics"
+
+ArtifactKind = Literal["xgboost_model", "keras_model", "array", "number", "string_list", "scaler", "label_array"]
+
+
+class RubricError(Exception):
+    """A rubric is missing or malformed; the message names the file and the field."""
+
+
+class Task(BaseModel):
+    """One part of the assessment, as the learner sees it."""
+
+    id: str
+    title: str
+    hint: str = ""
+
+
+class ArtifactSpec(BaseModel):
+    """An object the export cell saves from the learner's kernel.
+
+    `sources` are Python expressions tried in order inside the kernel; the first
+    that evaluates is saved. Several sources let one rubric grade notebooks that
+    name a variable differently.
+    """
+
+    name: str
+    task: str
+    kind: ArtifactKind
+    sources: list[str] = Field(min_length=1)
+    max_bytes: int = 64 * 1024 * 1024
+    ndim: int | None = None
+    required: bool = True
+
+
+class TestSpec(BaseModel):
+    """One pytest test of the rubric and what it is worth."""
+
+    name: str
+    task: str
+    points: float = Field(ge=0)
+    visibility: Literal["visible", "hidden"] = "visible"
+    description: str
+    threshold: float | None = None
+    threshold_source: str | None = None
+    tolerance: float | None = None
+
+
+class Limits(BaseModel):
+    """Execution limits, sized for the assessment on a 2-core CPU."""
+
+    cell_timeout: float = 600.0
+    notebook_timeout: float = 1800.0
+    export_timeout: float = 120.0
+    memory_mib: int = 8192
+
+
+class Rubric(BaseModel):
+    name: str
+    version: str
+    title: str
+    template: str
+    seed: int = 42
+    parameters: dict[str, object] = Field(default_factory=dict)
+    learner_files: dict[str, str] = Field(default_factory=dict)
+    grader_files: list[str] = Field(default_factory=list)
+    limits: Limits = Field(default_factory=Limits)
+    tasks: list[Task]
+    artifacts: list[ArtifactSpec]
+    tests: list[TestSpec]
+    path: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Rubric:
+        task_ids = {task.id for task in self.tasks}
+        for item in [*self.artifacts, *self.tests]:
+            if item.task not in task_ids:
+                raise ValueError(f"{item.name!r} refers to task {item.task!r}, which [[tasks]] does not define")
+        names = [test.name for test in self.tests]
+        duplicates = {name for name in names if names.count(name) > 1}
+        if duplicates:
+            raise ValueError(f"tests defined twice: {', '.join(sorted(duplicates))}")
+        return self
+
+    @property
+    def max_score(self) -> float:
+        return sum(test.points for test in self.tests)
+
+    def task(self, task_id: str) -> Task:
+        return next(task for task in self.tasks if task.id == task_id)
+
+    def test(self, name: str) -> TestSpec | None:
+        return next((test for test in self.tests if test.name == name), None)
+
+    def artifact(self, name: str) -> ArtifactSpec:
+        for spec in self.artifacts:
+            if spec.name == name:
+                return spec
+        raise KeyError(f"rubric {self.name} declares no artifact {name!r}")
+
+    @property
+    def template_path(self) -> Path:
+        return (self.path / self.template).resolve()
+
+
+def resolve_rubric_path(name_or_path: str | Path) -> Path:
+    """Find a rubric folder: an existing path, else a name under rubrics/."""
+    candidate = Path(name_or_path)
+    if candidate.is_dir():
+        return candidate.resolve()
+    if candidate.name == "rubric.toml" and candidate.is_file():
+        return candidate.parent.resolve()
+    named = RUBRICS_DIR / str(name_or_path)
+    if named.is_dir():
+        return named
+    available = sorted(p.name for p in RUBRICS_DIR.iterdir() if (p / "rubric.toml").is_file()) if RUBRICS_DIR.is_dir() else []
+    raise RubricError(
+        f"Rubric {name_or_path!r} not found: it is neither a folder nor a name under {RUBRICS_DIR}. "
+        f"Available rubrics: {', '.join(available) or 'none'}."
+    )
+
+
+def load_rubric(name_or_path: str | Path = "nslkdd_assessment") -> Rubric:
+    """Read and validate a rubric folder's rubric.toml."""
+    folder = resolve_rubric_path(name_or_path)
+    toml_path = folder / "rubric.toml"
+    try:
+        raw = tomllib.loads(toml_path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise RubricError(f"{folder} has no rubric.toml; a rubric folder needs one.") from None
+    except tomllib.TOMLDecodeError as error:
+        raise RubricError(f"{toml_path} is not valid TOML: {error}") from None
+
+    try:
+        rubric = Rubric.model_validate({**raw.get("rubric", {}), **{k: v for k, v in raw.items() if k != "rubric"},
+                                        "path": folder})
+    except ValidationError as error:
+        raise RubricError(f"{toml_path} is invalid:\n{error}") from None
+    return rubric

@@ -1,0 +1,103 @@
+"""Scoring: runs a rubric's pytest files in a separate trusted process and turns the report into results."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from harness.result import TestResult
+from harness.rubric import Rubric
+
+logger = logging.getLogger(__name__)
+
+CONTEXT_FILE = "context.json"
+REPORT_FILE = "report.json"
+LOG_FILE = "scoring.log"
+SCORING_TIMEOUT_SECONDS = 900.0
+
+
+class ScoringError(Exception):
+    """The scoring process failed; the message says where its log is."""
+
+
+class Scorer:
+    """A scoring process, started early so that its imports overlap the notebook run."""
+
+    def __init__(self, rubric: Rubric, data_dir: Path, work_dir: Path):
+        self.rubric = rubric
+        self.work_dir = work_dir
+        work_dir.mkdir(parents=True, exist_ok=True)
+        self.context_path = work_dir / CONTEXT_FILE
+        self.report_path = work_dir / REPORT_FILE
+        self.log_path = work_dir / LOG_FILE
+        environment = dict(os.environ)
+        # Scoring is always on the CPU: deterministic, and it never takes GPU memory from kernels.
+        environment.update({"CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0",
+                            "MPLBACKEND": "Agg"})
+        command = [
+            sys.executable, "-m", "pytest", str(rubric.path), "-q", "-p", "harness.pytest_plugin",
+            "-p", "no:cacheprovider", "--rootdir", str(rubric.path), "--no-header", "-rN",
+            "--adgrade-context", str(self.context_path), "--adgrade-rubric", str(rubric.path),
+            "--adgrade-data", str(data_dir), "--adgrade-report", str(self.report_path),
+        ]
+        self._log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(command, cwd=work_dir, env=environment, stdin=subprocess.DEVNULL,
+                                        stdout=self._log, stderr=subprocess.STDOUT)
+
+    def cancel(self) -> None:
+        """Stop the scoring process without scoring."""
+        if self.process.poll() is None:
+            self.context_path.write_text(json.dumps({"cancel": True}), encoding="utf-8")
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+
+    def score(self, artifacts_dir: Path, select: list[str] | None = None) -> list[TestResult]:
+        """Score the artifacts and return one result per rubric test (or per selected test)."""
+        context = {"artifacts_dir": str(artifacts_dir), "select": select}
+        tmp = self.context_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(context), encoding="utf-8")
+        tmp.replace(self.context_path)
+        try:
+            self.process.wait(timeout=SCORING_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            raise ScoringError(f"scoring ran past {SCORING_TIMEOUT_SECONDS:.0f} s; see {self.log_path}") from None
+        finally:
+            self._log.close()
+
+        if not self.report_path.is_file():
+            raise ScoringError(f"the scoring process exited with status {self.process.returncode} and wrote no "
+                               f"report; see {self.log_path}")
+        records = json.loads(self.report_path.read_text(encoding="utf-8"))["tests"]
+        return self._results(records, select)
+
+    def _results(self, records: dict[str, dict], select: list[str] | None) -> list[TestResult]:
+        results = []
+        for spec in self.rubric.tests:
+            if select is not None and spec.name not in select:
+                continue
+            record = records.get(spec.name)
+            if record is None:
+                record = {"status": "error", "metrics": {},
+                          "message": f"rubric.toml lists {spec.name} but no pytest file in {self.rubric.path} "
+                                     "defines it"}
+            passed = record["status"] == "passed"
+            results.append(TestResult(
+                name=spec.name, task=spec.task, description=spec.description,
+                score=spec.points if passed else 0.0, max_score=spec.points,
+                status=record["status"], visibility=spec.visibility,
+                message=record.get("message", ""), metrics=record.get("metrics", {}),
+            ))
+        unknown = sorted(set(records) - {spec.name for spec in self.rubric.tests})
+        if unknown:
+            logger.warning("rubric %s has tests that rubric.toml does not list: %s", self.rubric.name, unknown)
+        return results

@@ -1,0 +1,69 @@
+"""Pure helpers of the NSL-KDD rubric, shared by its conftest and test files."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import xgboost
+
+from harness import data
+
+KEY_DECIMALS = 6
+
+
+@dataclass
+class SplitCheck:
+    """Whether x_train and x_test partition the training file, and what differs if not."""
+
+    ok: bool
+    problems: list[str] = field(default_factory=list)
+    metrics: dict[str, int] = field(default_factory=dict)
+
+
+def row_keys(matrix: np.ndarray) -> list[bytes]:
+    """Hashable keys for rows, rounded so that float noise does not matter."""
+    rounded = np.ascontiguousarray(np.round(np.asarray(matrix, dtype=float), KEY_DECIMALS) + 0.0)
+    return [row.tobytes() for row in rounded]
+
+
+def class_predictions(model: xgboost.Booster, x: np.ndarray) -> np.ndarray:
+    """Predicted class indices, for both multi:softprob and multi:softmax models."""
+    model.set_param({"device": "cpu"})
+    output = model.predict(xgboost.DMatrix(x))
+    if output.ndim == 2:
+        return np.argmax(output, axis=1)
+    return np.rint(output).astype(np.int64)
+
+
+def attack_mask(labels: np.ndarray, classes: list[str]) -> np.ndarray:
+    """1 for attack rows, 0 for normal rows, from class indices and the learner's label classes."""
+    names = np.asarray(classes, dtype=object)[labels]
+    return (names != data.NORMAL_LABEL).astype(int)
+
+
+@dataclass
+class ReconstructionErrors:
+    """Reconstruction errors recomputed from the exported autoencoder."""
+
+    test_split: np.ndarray
+    definition: str
+    matches_learner: bool
+
+
+ERROR_DEFINITIONS = {
+    "mean squared error": lambda x, r: np.mean(np.square(x - r), axis=1),
+    "mean absolute error": lambda x, r: np.mean(np.abs(x - r), axis=1),
+    "sum of squared errors": lambda x, r: np.sum(np.square(x - r), axis=1),
+    "root mean squared error": lambda x, r: np.sqrt(np.mean(np.square(x - r), axis=1)),
+}
+
+
+def reconstruct(model, x: np.ndarray) -> np.ndarray:
+    return np.asarray(model.predict(x.astype(np.float32), batch_size=2048, verbose=0), dtype=float)
+
+
+def accuracy_at(threshold: float, scores: np.ndarray, attacks: np.ndarray) -> float:
+    """Accuracy when rows whose error reaches the threshold are called attacks."""
+    return float(np.mean((scores >= threshold).astype(int) == attacks))
+
