@@ -16,10 +16,11 @@ from harness import data
 EXIT_OK = 0  # the notebook was graded (whatever its score), or a data command succeeded
 EXIT_NOT_GRADED = 1  # a result was written, but the submission could not be graded in full
 EXIT_USAGE = 2  # bad arguments, missing data or rubric: nothing was graded
-EXIT_HARNESS = 3  # the harness itself failed; result.json says harness_error
+EXIT_HARNESS = 3  # the harness itself failed, and result.json records harness_error
 
-# soft_wrap keeps paths and suggested commands on one line, so they can be copied.
-console = Console(highlight=False, soft_wrap=True)
+# soft_wrap keeps paths and suggested commands on one line, so they can be copied. Output that is not
+# a terminal gets a wide fixed width, so tables stay readable in logs.
+console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 160)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_grading_options(grade)
     check = commands.add_parser("check", help="a learner's self-check: visible tests and hints only")
     _add_grading_options(check)
+
+    summary = commands.add_parser("summary", help="one line per result.json found under DIR")
+    summary.add_argument("dir", type=Path)
 
     data_parser = commands.add_parser("data", help="verify or download the NSL-KDD files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True)
@@ -103,12 +107,39 @@ def _data_command(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
+def _summary_command(directory: Path) -> int:
+    from rich.table import Table
+
+    from harness.result import RESULT_FILE, GradeResult
+
+    paths = sorted(directory.rglob(RESULT_FILE))
+    if not paths:
+        err_console.print(f"No {RESULT_FILE} under {directory}. Grade a notebook with 'adgrade grade' first.")
+        return EXIT_USAGE
+    table = Table(title=f"Results under {escape(str(directory))}")
+    for column in ("submission", "status", "score", "failed tests"):
+        table.add_column(column)
+    for path in paths:
+        try:
+            result = GradeResult.read(path)
+        except ValueError as error:
+            table.add_row(escape(str(path)), "[red]unreadable[/red]", "", escape(str(error)[:80]))
+            continue
+        failed = ", ".join(t.name for t in result.tests if t.status != "passed")
+        table.add_row(escape(str(path.parent.relative_to(directory))), result.status,
+                      f"{result.score:g}/{result.max_score:g}", escape(failed))
+    console.print(table)
+    return EXIT_OK
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.command == "data":
         return _data_command(args)
+    if args.command == "summary":
+        return _summary_command(args.dir)
 
     from harness.commands import run_grading_command
 

@@ -145,11 +145,11 @@ def _content_problems(path: Path, expected: DataFile) -> list[str]:
             if fields[41] not in LABELS:
                 unknown_labels.add(fields[41])
     if bad_width:
-        shown = ", ".join(str(n) for n in bad_width[:5])
-        problems.append(f"{len(bad_width)} row(s) do not have {len(COLUMNS)} fields (line {shown})")
+        listed = ", ".join(str(n) for n in bad_width[:5])
+        problems.append(f"{len(bad_width)} row(s) do not have {len(COLUMNS)} fields (line {listed})")
     if unknown_labels:
-        shown = ", ".join(sorted(unknown_labels)[:5])
-        problems.append(f"unknown attack label(s): {shown}")
+        listed = ", ".join(sorted(unknown_labels)[:5])
+        problems.append(f"unknown attack label(s): {listed}")
     if rows != expected.rows:
         problems.append(f"{rows} rows instead of {expected.rows} (truncated or extended)")
     return problems

@@ -88,7 +88,8 @@ def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):
             try:
                 obj = eval(source, namespace)
             except Exception as error:
-                entry["detail"] = source + ": " + type(error).__name__ + ": " + str(error)[:300]
+                if not entry["detail"]:
+                    entry["detail"] = source + ": " + type(error).__name__ + ": " + str(error)[:300]
                 continue
             path = os.path.join(export_dir, spec["name"] + suffixes[spec["kind"]])
             try:

@@ -26,6 +26,9 @@ from harness.scoring import Scorer
 
 logger = logging.getLogger(__name__)
 
+# The marker that the learner template puts where code is missing.
+PLACEHOLDER = "#### FIX ME ####"
+
 STATUS_OF_OUTCOME = {
     "completed": "graded",
     "cell_error": "execution_error",
@@ -64,14 +67,17 @@ def _harness_environment() -> dict[str, object]:
     return {"python": platform.python_version(), "versions": versions, "device": "cpu"}
 
 
-def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric) -> str:
+def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_cell: bool = False) -> str:
     """Explain to the learner what stopped the notebook and where."""
     cell = outcome.failed_cell
     where = ""
     if cell is not None:
         task = f", task '{rubric.task(cell.task).title}'" if cell.task and cell.task in {t.id for t in rubric.tasks} else ""
-        where = f"Cell {cell.index + 1}{task}"
+        where = f"Cell {cell.index + 1} (id {cell.cell_id}{task})" if cell.cell_id else f"Cell {cell.index + 1}{task}"
     if outcome.status == "cell_error" and cell is not None:
+        if placeholder_in_cell:
+            return (f"{where} still contains the {PLACEHOLDER} placeholder, so it raised {cell.ename}. Replace "
+                    "every placeholder with your code. Tasks completed before it were still scored.")
         if cell.ename == "StdinNotImplementedError":
             return f"{where} called input(), which cannot be answered during grading. Remove the input() call."
         return (f"{where} raised {cell.ename}: {cell.evalue.strip()[:500]}. Execution stopped there; "
@@ -150,18 +156,26 @@ def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Pa
     backend = get_backend(options.backend)
     scorer = Scorer(rubric, data_dir, scratch / "scoring")
     try:
-        _execute_and_score(backend, workspace, limits, rubric, output_dir, options, result, scorer)
+        _execute_and_score(backend, workspace, intake.notebook, limits, rubric, output_dir, options, result,
+                           scorer)
     except BaseException:
         scorer.cancel()
         raise
 
 
-def _execute_and_score(backend, workspace: Path, limits: ExecutionLimits, rubric: Rubric, output_dir: Path,
+def _execute_and_score(backend, workspace: Path, notebook: nbformat.NotebookNode, limits: ExecutionLimits, rubric: Rubric, output_dir: Path,
                        options: GradingOptions, result: GradeResult, scorer: Scorer) -> None:
     outcome = backend.execute(workspace, limits)
     result.timings.update({f"execution_{k}": v for k, v in outcome.timings.items()})
     result.status = STATUS_OF_OUTCOME[outcome.status]
-    result.message = describe_outcome(outcome, rubric)
+    # papermill inserts a cell for injected parameters, so cells are matched to the submission by id.
+    failed = outcome.failed_cell
+    positions = {cell.get("id"): index for index, cell in enumerate(notebook.cells)}
+    placeholder = False
+    if failed is not None and failed.cell_id in positions:
+        failed.index = positions[failed.cell_id]
+        placeholder = PLACEHOLDER in notebook.cells[failed.index].source
+    result.message = describe_outcome(outcome, rubric, placeholder)
     if outcome.failed_cell is not None:
         result.failed_cell = outcome.failed_cell.model_dump()
     if outcome.export_error:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,11 +20,12 @@ from harness.rubric import Rubric
 logger = logging.getLogger(__name__)
 
 MAX_NOTEBOOK_BYTES = 20 * 1024 * 1024
+CELL_ID = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 LOCKED_ROLE = "locked"
 
 
 class InvalidSubmission(Exception):
-    """The submission cannot be graded as given; the message says why and what to do."""
+    """The submission cannot be graded as given. The message gives the reason and the fix."""
 
 
 @dataclass
@@ -69,12 +71,27 @@ def read_submission(path: Path) -> Intake:
         ) from None
 
     _, notebook = normalize(notebook)
+    _upgrade_cell_ids(notebook)
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs = []
             cell.execution_count = None
     nbformat.validate(notebook)
     return Intake(notebook=notebook)
+
+
+def _upgrade_cell_ids(notebook: nbformat.NotebookNode) -> None:
+    """Move to nbformat 4.5 and give every cell a unique id, keeping the ids that are valid and unique."""
+    notebook.nbformat_minor = max(notebook.nbformat_minor, 5)
+    seen: set[str] = set()
+    for index, cell in enumerate(notebook.cells):
+        cell_id = cell.get("id")
+        if not isinstance(cell_id, str) or not CELL_ID.fullmatch(cell_id) or cell_id in seen:
+            cell_id = f"cell-{index}"
+            while cell_id in seen:
+                cell_id += "-x"
+            cell["id"] = cell_id
+        seen.add(cell_id)
 
 
 def locked_cell_warnings(notebook: nbformat.NotebookNode, template: nbformat.NotebookNode) -> list[str]:

@@ -21,7 +21,7 @@ SCORING_TIMEOUT_SECONDS = 900.0
 
 
 class ScoringError(Exception):
-    """The scoring process failed; the message says where its log is."""
+    """The scoring process failed. The message names its log file."""
 
 
 class Scorer:

@@ -24,8 +24,7 @@ import pytest
 from harness import data
 from harness.data import COLUMNS, FILES, TEST21_FILE, TEST_FILE, TRAIN_FILE, DataError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = Path(os.environ.get("ADGRADE_DATA", REPO_ROOT.parent / "shared" / "data" / "nsl-kdd"))
+from conftest import DATA_DIR, REPO as REPO_ROOT
 
 PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
 CLI_TIMEOUT_S = 120

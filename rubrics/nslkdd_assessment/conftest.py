@@ -117,8 +117,9 @@ def verified_split(split_check):
 
 
 @pytest.fixture(scope="session")
-def xgb_test_predictions(artifacts, verified_split) -> np.ndarray:
+def xgb_test_predictions(artifacts, request) -> np.ndarray:
     model = artifacts.get("xgb_model")
+    request.getfixturevalue("verified_split")
     x_test = artifacts.get("x_test")
     assert model.num_features() == x_test.shape[1], (
         f"The XGBoost model expects {model.num_features()} features but x_test has {x_test.shape[1]}."

@@ -81,7 +81,8 @@ def test_autoencoder_accuracy(artifacts, reconstruction_errors, label_classes, g
 
 def test_threshold_is_youden(artifacts, reconstruction_errors, label_classes, grading):
     attacks, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
-    scores = reconstruction_errors.test_split
+    # The rule is judged on the learner's own scores, which were checked above to match the model's errors.
+    scores = artifacts.get("reconstruction_scores")
     fpr, tpr, _ = roc_curve(attacks, scores)
     best = float(np.max(tpr - fpr))
     flagged = scores >= threshold
