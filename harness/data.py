@@ -12,8 +12,10 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger(__name__)
 
@@ -109,7 +111,7 @@ def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
             f"No NSL-KDD data directory was given. Pass --data-dir DIR or set {DATA_ENV}=DIR, "
             f"where DIR holds {', '.join(REQUIRED_FILES)}. To download them: adgrade data fetch DIR."
         )
-    path = Path(data_dir).expanduser()
+    path = Path(data_dir).expanduser().resolve()
     if not path.is_dir():
         raise DataError(
             f"NSL-KDD data directory {path} does not exist. Create it and run "
@@ -190,6 +192,8 @@ def require_files(data_dir: Path, names: tuple[str, ...] = REQUIRED_FILES) -> No
 
 def load(path: Path) -> pd.DataFrame:
     """Load one NSL-KDD text file with the canonical column names."""
+    import pandas as pd  # imported here so that the command line starts quickly
+
     if not path.is_file():
         raise DataError(f"NSL-KDD file {path} is missing. Run 'adgrade data fetch {path.parent}'.")
     frame = pd.read_csv(path, header=None, names=list(COLUMNS), index_col=False)

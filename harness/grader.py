@@ -106,6 +106,8 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
     execution or a harness failure each become a status, never an exception.
     """
     options = options or GradingOptions()
+    # The runner and the scorer work in other folders, so every path they receive is absolute.
+    notebook, output_dir = notebook.resolve(), output_dir.resolve()
     started = time.monotonic()
     result = GradeResult(submission=notebook.name, status="harness_error", max_score=rubric.max_score,
                          rubric=RubricInfo(name=rubric.name, version=rubric.version),

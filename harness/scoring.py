@@ -7,6 +7,7 @@ import logging
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from harness.result import TestResult
@@ -66,11 +67,7 @@ class Scorer:
         tmp.write_text(json.dumps(context), encoding="utf-8")
         tmp.replace(self.context_path)
         try:
-            self.process.wait(timeout=SCORING_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            raise ScoringError(f"scoring ran past {SCORING_TIMEOUT_SECONDS:.0f} s; see {self.log_path}") from None
+            self._wait_for_report()
         finally:
             self._log.close()
 
@@ -79,6 +76,23 @@ class Scorer:
                                f"report; see {self.log_path}")
         records = json.loads(self.report_path.read_text(encoding="utf-8"))["tests"]
         return self._results(records, select)
+
+    def _wait_for_report(self) -> None:
+        """Wait until the report is written or the process ends, then stop the process.
+
+        The plugin writes the report atomically, so once it exists the process has
+        nothing left to do but unload TensorFlow, which takes a second or two.
+        """
+        deadline = time.monotonic() + SCORING_TIMEOUT_SECONDS
+        while self.process.poll() is None and not self.report_path.is_file():
+            if time.monotonic() > deadline:
+                self.process.kill()
+                self.process.wait()
+                raise ScoringError(f"scoring ran past {SCORING_TIMEOUT_SECONDS:.0f} s; see {self.log_path}")
+            time.sleep(0.02)
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
 
     def _results(self, records: dict[str, dict], select: list[str] | None) -> list[TestResult]:
         results = []

@@ -7,8 +7,11 @@ the tests below check its status, score and the tests it fails.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -36,8 +39,8 @@ EXPECTED = {
 }
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=REPO, capture_output=True, text=True,
+def run_cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=cwd, capture_output=True, text=True,
                           timeout=900)
 
 
@@ -147,9 +150,11 @@ def test_input_call_exits_one_with_message(tmp_path, data_dir):
 
 
 def test_check_hides_hidden_tests(tmp_path, data_dir):
-    completed = run_cli("check", str(SUBMISSIONS / "scaler_all_rows.ipynb"), "--data-dir", str(data_dir),
-                        "--output", str(tmp_path))
-    result = GradeResult.read(tmp_path / "result.json")
+    # Relative paths, as a learner types them, from the folder that holds the notebook.
+    shutil.copyfile(SUBMISSIONS / "scaler_all_rows.ipynb", tmp_path / "mine.ipynb")
+    completed = run_cli("check", "mine.ipynb", "--data-dir", os.path.relpath(data_dir, tmp_path),
+                        "--output", "feedback", cwd=tmp_path)
+    result = GradeResult.read(tmp_path / "feedback" / "result.json")
     hidden = {t.name for t in load_rubric().tests if t.visibility == "hidden"}
     assert completed.returncode == 0
     assert result.hidden_tests == 2

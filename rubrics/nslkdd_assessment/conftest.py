@@ -11,6 +11,7 @@ from collections import Counter
 import keras  # noqa: F401  (imported early; see the module docstring)
 import numpy as np
 import pytest
+import sklearn.metrics  # noqa: F401  (imported early; see the module docstring)
 from nslkdd_checks import (ERROR_DEFINITIONS, ReconstructionErrors, SplitCheck, class_predictions, reconstruct,
                            row_keys)
 

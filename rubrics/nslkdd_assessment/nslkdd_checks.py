@@ -59,8 +59,11 @@ ERROR_DEFINITIONS = {
 }
 
 
-def reconstruct(model, x: np.ndarray) -> np.ndarray:
-    return np.asarray(model.predict(x.astype(np.float32), batch_size=2048, verbose=0), dtype=float)
+def reconstruct(model, x: np.ndarray, batch_rows: int = 8192) -> np.ndarray:
+    """The model's output for x, computed eagerly in batches (model.predict would first trace a graph)."""
+    x = x.astype(np.float32)
+    parts = [np.asarray(model(x[start:start + batch_rows], training=False)) for start in range(0, len(x), batch_rows)]
+    return np.concatenate(parts).astype(float)
 
 
 def accuracy_at(threshold: float, scores: np.ndarray, attacks: np.ndarray) -> float:
