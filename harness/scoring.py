@@ -19,6 +19,11 @@ CONTEXT_FILE = "context.json"
 REPORT_FILE = "report.json"
 LOG_FILE = "scoring.log"
 SCORING_TIMEOUT_SECONDS = 900.0
+SCORER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    os.nice(SCORER_NICENESS)
 
 
 class ScoringError(Exception):
@@ -46,8 +51,9 @@ class Scorer:
             "--adgrade-data", str(data_dir), "--adgrade-report", str(self.report_path),
         ]
         self._log = open(self.log_path, "wb")
+        # Lower priority, so that its imports use idle CPU rather than slowing the notebook it overlaps.
         self.process = subprocess.Popen(command, cwd=work_dir, env=environment, stdin=subprocess.DEVNULL,
-                                        stdout=self._log, stderr=subprocess.STDOUT)
+                                        stdout=self._log, stderr=subprocess.STDOUT, preexec_fn=_lower_priority)
 
     def cancel(self) -> None:
         """Stop the scoring process without scoring."""
