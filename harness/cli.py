@@ -53,6 +53,24 @@ def build_parser() -> argparse.ArgumentParser:
     summary = commands.add_parser("summary", help="one line per result.json found under DIR")
     summary.add_argument("dir", type=Path)
 
+    reference = commands.add_parser("reference", help="reference implementations of the assessment's tasks")
+    reference_commands = reference.add_subparsers(dest="reference_command", required=True)
+    reference_run = reference_commands.add_parser(
+        "run", help="train every reference over several seeds and write reference/expected_metrics.json")
+    reference_run.add_argument("--seeds", type=int, default=5, help="number of seeds, 0 to N-1 (default: %(default)s)")
+    reference_run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
+                               help="where XGBoost and TensorFlow train (default: %(default)s)")
+    reference_run.add_argument("--quick", action="store_true",
+                               help="a short run on few rows and epochs that exercises every code path")
+    reference_run.add_argument("--data-dir", type=Path, help=f"NSL-KDD folder (default: ${data.DATA_ENV})")
+    reference_run.add_argument("--output", type=Path, help="where to write the metrics "
+                               "(default: reference/expected_metrics.json)")
+
+    rubric = commands.add_parser("rubric", help="inspect a rubric")
+    rubric_commands = rubric.add_subparsers(dest="rubric_command", required=True)
+    explain = rubric_commands.add_parser("explain", help="every test with its points, threshold and its origin")
+    explain.add_argument("rubric", nargs="?", default="nslkdd_assessment", help="rubric name or folder")
+
     data_parser = commands.add_parser("data", help="verify or download the NSL-KDD files")
     data_commands = data_parser.add_subparsers(dest="data_command", required=True)
     verify = data_commands.add_parser("verify", help="check every NSL-KDD file in DIR")
@@ -140,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         return _data_command(args)
     if args.command == "summary":
         return _summary_command(args.dir)
+    if args.command in ("reference", "rubric"):
+        from harness.tools_commands import run_reference_command, run_rubric_command
+
+        return run_reference_command(args) if args.command == "reference" else run_rubric_command(args)
 
     from harness.commands import run_grading_command
 

@@ -34,7 +34,7 @@ class Grading:
 
     @property
     def threshold(self) -> float:
-        if self.spec is None or self.spec.threshold is None:
+        if self.spec is None or not isinstance(self.spec.threshold, float):
             raise RuntimeError("this test has no threshold in rubric.toml")
         return self.spec.threshold
 

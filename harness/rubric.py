@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
 from harness import PROJECT_ROOT
+from harness.expected import ExpectedMetricsError, evaluate_expression, load_expected
 
 RUBRICS_DIR = PROJECT_ROOT / "rubrics"
 
@@ -45,16 +46,33 @@ class ArtifactSpec(BaseModel):
 
 
 class TestSpec(BaseModel):
-    """One pytest test of the rubric and what it is worth."""
+    """One pytest test of the rubric and what it is worth.
+
+    A threshold is a fixed course bar (`course_bar`), or an expression over one metric
+    of the reference runs (`threshold` such as "mean - 3 * std" with `threshold_metric`
+    such as "autoencoder.auroc_kddtest"), clipped to `floor` from below and to the course
+    bar from above. After loading, `threshold` holds the number and `provenance` its origin.
+    """
 
     name: str
     task: str
     points: float = Field(ge=0)
     visibility: Literal["visible", "hidden"] = "visible"
     description: str
-    threshold: float | None = None
-    threshold_source: str | None = None
+    threshold: float | str | None = None
+    threshold_metric: str | None = None
+    course_bar: float | None = None
+    floor: float | None = None
     tolerance: float | None = None
+    provenance: str = ""
+
+    @model_validator(mode="after")
+    def _threshold_fields(self) -> TestSpec:
+        if isinstance(self.threshold, str) and not self.threshold_metric:
+            raise ValueError(f"test {self.name}: a threshold expression needs threshold_metric")
+        if isinstance(self.threshold, (int, float)) and self.course_bar is None:
+            raise ValueError(f"test {self.name}: write a fixed bar as course_bar, not threshold")
+        return self
 
 
 class Limits(BaseModel):
@@ -76,6 +94,7 @@ class Rubric(BaseModel):
     learner_files: dict[str, str] = Field(default_factory=dict)
     grader_files: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    expected_metrics: str | None = None
     tasks: list[Task]
     artifacts: list[ArtifactSpec]
     tests: list[TestSpec]
@@ -147,4 +166,38 @@ def load_rubric(name_or_path: str | Path = "nslkdd_assessment") -> Rubric:
                                         "path": folder})
     except ValidationError as error:
         raise RubricError(f"{toml_path} is invalid:\n{error}") from None
+    resolve_thresholds(rubric)
     return rubric
+
+
+def resolve_thresholds(rubric: Rubric) -> None:
+    """Turn every test's threshold into a number and record where it comes from."""
+    expected = None
+    if any(isinstance(test.threshold, str) for test in rubric.tests):
+        if rubric.expected_metrics is None:
+            raise RubricError(f"rubric {rubric.name} has threshold expressions but no expected_metrics file")
+        path = (rubric.path / rubric.expected_metrics).resolve()
+        try:
+            expected = load_expected(path)
+        except ExpectedMetricsError as error:
+            raise RubricError(str(error)) from None
+
+    for test in rubric.tests:
+        if test.threshold is None and test.course_bar is None:
+            continue
+        if isinstance(test.threshold, str):
+            try:
+                summary = expected.metric(test.threshold_metric)
+                value = evaluate_expression(test.threshold, summary)
+            except (ExpectedMetricsError, ValueError) as error:
+                raise RubricError(f"test {test.name}: {error}") from None
+            origin = (f"{test.threshold} of {test.threshold_metric} in {rubric.expected_metrics} "
+                      f"(mean {summary.mean:.4f}, std {summary.std:.4f}, {summary.n} seeds, {expected.device}) "
+                      f"= {value:.4f}")
+            if test.floor is not None and value < test.floor:
+                value, origin = test.floor, f"floor {test.floor}, because {origin} is lower"
+            if test.course_bar is not None and value > test.course_bar:
+                value, origin = test.course_bar, f"course bar {test.course_bar}, because {origin} is higher"
+            test.threshold, test.provenance = float(value), origin
+        else:
+            test.threshold, test.provenance = float(test.course_bar), f"course bar {test.course_bar}"

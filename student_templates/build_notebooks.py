@@ -7,6 +7,7 @@ after editing a cell; a test fails when the committed notebooks are out of date.
 
 from __future__ import annotations
 
+import inspect
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from pathlib import Path
 import nbformat
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 TEMPLATE_PATH = ROOT / "student_templates" / "nslkdd_assessment.ipynb"
 SOLUTION_PATH = ROOT / "reference" / "solution.ipynb"
 
@@ -30,6 +32,13 @@ class Cell:
     task: str | None = None  # the rubric task a task cell belongs to
 
 
+def _gan_training_loop() -> str:
+    """The reference GAN training loop's source, so the notebooks and the calibration run share it."""
+    from reference.gan import train_gan
+
+    return inspect.getsource(train_gan)
+
+
 CELLS = [
     Cell("title", "markdown", "instructions", """\
 # Assessment: detecting network intrusions on NSL-KDD
@@ -38,7 +47,7 @@ You will build three detectors for the NSL-KDD network-traffic data and score ea
 
 1. a multi-class **XGBoost** classifier that names the attack type of a connection,
 2. an **autoencoder** that learns what normal traffic looks like and flags connections it reconstructs badly,
-3. a GAN-based detector (added in a later edition of this notebook).
+3. a **GAN** whose discriminator flags connections unlike the normal traffic it was trained on.
 
 Cells marked *done for you* are read-only: run them as they are. Replace every `#### FIX ME ####` in the
 task cells. The grader re-runs the whole notebook from the top in a fresh kernel and recomputes every
@@ -62,7 +71,7 @@ import numpy as np
 import pandas as pd
 import tensorflow as tf
 import xgboost as xgb
-from sklearn.metrics import accuracy_score, auc, confusion_matrix, roc_curve
+from sklearn.metrics import accuracy_score, auc, confusion_matrix, f1_score, roc_curve
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder, MinMaxScaler
 from tensorflow import keras
@@ -308,6 +317,86 @@ ae_predictions = (reconstruction_scores >= thresh).astype(int)
 ae_acc = accuracy_score(binary_labels, ae_predictions)
 print(f"Autoencoder accuracy: {ae_acc:.4f}")"""),
 ]
+
+
+GAN_CELLS = [
+    Cell("gan-intro", "markdown", "instructions", """\
+## Task 4: a GAN detector
+
+Train a GAN on **normal** training rows: a generator that turns `gan_latent_dim` random numbers into a
+row of `input_dim` features, and a discriminator that outputs the probability that a row is real. The
+training loop is done for you. A row the discriminator finds unlike normal traffic is suspicious, so
+score each test row with `1 - discriminator_model.predict(...)[:, 0]` and flag rows whose score
+exceeds the 95th percentile of the normal training rows' scores. The discriminator ranks attacks
+well after a few epochs, and trained much longer it can collapse: watch the losses, and check that
+the scores vary and that F1 is not near zero."""),
+
+    Cell("gan-params", "code", "task", f"""\
+gan_latent_dim = {FIX_ME}
+gan_epochs = {FIX_ME}
+gan_batch_size = {FIX_ME}
+gan_learning_rate = {FIX_ME}""", task="gan", solution="""\
+gan_latent_dim = 32
+gan_epochs = 3
+gan_batch_size = 256
+gan_learning_rate = 2e-4"""),
+
+    Cell("gan-training-loop", "code", "locked", "# Done for you: the GAN training loop.\n" + _gan_training_loop()),
+
+    Cell("generator", "code", "task", f"""\
+generator_model = {FIX_ME}
+generator_model.summary()""", task="gan", solution="""\
+from reference.gan import build_generator
+
+generator_model = build_generator(input_dim, gan_latent_dim)
+generator_model.summary()"""),
+
+    Cell("discriminator", "code", "task", f"""\
+discriminator_model = {FIX_ME}
+discriminator_model.summary()""", task="gan", solution="""\
+from reference.gan import build_discriminator
+
+discriminator_model = build_discriminator(input_dim)
+discriminator_model.summary()"""),
+
+    Cell("gan-train", "code", "task", f"""\
+gan_history = {FIX_ME}
+plt.plot(gan_history["discriminator_loss"], label="discriminator")
+plt.plot(gan_history["generator_loss"], label="generator")
+plt.xlabel("epoch")
+plt.legend()
+plt.show()""", task="gan", solution="""\
+gan_history = train_gan(generator_model, discriminator_model, x_train_normal, epochs=gan_epochs,
+                        batch_size=gan_batch_size, learning_rate=gan_learning_rate, seed=seed)
+plt.plot(gan_history["discriminator_loss"], label="discriminator")
+plt.plot(gan_history["generator_loss"], label="generator")
+plt.xlabel("epoch")
+plt.legend()
+plt.show()"""),
+
+    Cell("gan-scores", "code", "task", f"""\
+# Higher scores mean less like normal traffic.
+gan_scores = {FIX_ME}
+print("score spread:", gan_scores.std())""", task="gan", solution="""\
+# Higher scores mean less like normal traffic.
+gan_scores = 1 - discriminator_model.predict(x_test, verbose=0)[:, 0]
+print("score spread:", gan_scores.std())"""),
+
+    Cell("gan-threshold", "code", "task", f"""\
+train_gan_scores = 1 - discriminator_model.predict(x_train_normal, verbose=0)[:, 0]
+gan_threshold = {FIX_ME}
+gan_predictions = (gan_scores >= gan_threshold).astype(int)
+gan_acc = accuracy_score(binary_labels, gan_predictions)
+gan_f1 = f1_score(binary_labels, gan_predictions)
+print(f"GAN accuracy: {{gan_acc:.4f}}, F1: {{gan_f1:.4f}}")""", task="gan", solution="""\
+train_gan_scores = 1 - discriminator_model.predict(x_train_normal, verbose=0)[:, 0]
+gan_threshold = np.percentile(train_gan_scores, 95)
+gan_predictions = (gan_scores >= gan_threshold).astype(int)
+gan_acc = accuracy_score(binary_labels, gan_predictions)
+gan_f1 = f1_score(binary_labels, gan_predictions)
+print(f"GAN accuracy: {gan_acc:.4f}, F1: {gan_f1:.4f}")"""),
+]
+CELLS.extend(GAN_CELLS)
 
 
 def _notebook_cell(cell: Cell, completed: bool) -> nbformat.NotebookNode:

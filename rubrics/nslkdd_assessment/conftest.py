@@ -157,3 +157,31 @@ def reconstruction_errors(artifacts, autoencoder, verified_split) -> Reconstruct
             return ReconstructionErrors(scores, name, True)
     return ReconstructionErrors(ERROR_DEFINITIONS["mean squared error"](x_test, reconstructed),
                                 "mean squared error", False)
+
+@pytest.fixture(scope="session")
+def discriminator(artifacts):
+    model = artifacts.get("discriminator_model")
+    width = artifacts.get("x_test").shape[1]
+    input_width = model.inputs[0].shape[-1]
+    output_width = model.outputs[0].shape[-1]
+    assert input_width == width and output_width == 1, (
+        f"discriminator_model maps {input_width} inputs to {output_width} outputs; it must map a row of "
+        f"{width} features to one probability."
+    )
+    return model
+
+
+@pytest.fixture(scope="session")
+def gan_scores(artifacts, discriminator, verified_split) -> np.ndarray:
+    """1 - D(x) on the learner's test split, recomputed, after checking that the learner's scores match."""
+    x_test = artifacts.get("x_test")
+    scores = 1.0 - reconstruct(discriminator, x_test)[:, 0]
+    learner_scores = artifacts.get("gan_scores")
+    assert learner_scores.shape[0] == x_test.shape[0], (
+        f"gan_scores has {learner_scores.shape[0]} values but x_test has {x_test.shape[0]} rows."
+    )
+    assert np.median(np.abs(scores - learner_scores)) < 1e-4, (
+        "gan_scores do not match 1 - discriminator_model.predict(x_test)[:, 0] for the exported discriminator; "
+        "compute them that way, so that higher scores mean less normal."
+    )
+    return scores

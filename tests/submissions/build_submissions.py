@@ -96,6 +96,14 @@ history = autoencoder_model.fit(
     x_train_normal, x_train_normal, batch_size=batch_size, epochs=max_epochs, validation_split=0.1, verbose=0
 )""",
     },
+    # Training the GAN three times longer than needed: the discriminator wins and the scores collapse.
+    "gan_overtrained": {
+        "gan-params": """\
+gan_latent_dim = 32
+gan_epochs = 30
+gan_batch_size = 256
+gan_learning_rate = 2e-4""",
+    },
     # input() waits for an answer that never comes under a grader.
     "asks_for_input": {
         "ae-params": """\
