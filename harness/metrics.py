@@ -9,6 +9,8 @@ from sklearn.metrics import f1_score, roc_auc_score, roc_curve
 CONSTANT_SCORE_SPREAD = 1e-6
 # F1 below this, on a test set with about half attacks, means the detector flags almost nothing.
 COLLAPSED_F1 = 0.1
+# Flagging more than this share of rows means the detector calls almost everything an attack.
+COLLAPSED_FLAGGED_SHARE = 0.95
 
 
 def accuracy(attacks: np.ndarray, predicted: np.ndarray) -> float:
@@ -44,6 +46,10 @@ def collapse_reason(scores: np.ndarray, attacks: np.ndarray, predicted: np.ndarr
     spread = float(np.std(scores))
     if not np.isfinite(spread) or spread < CONSTANT_SCORE_SPREAD * max(1.0, float(np.mean(np.abs(scores)))):
         return f"its anomaly scores are nearly constant (standard deviation {spread:.2g})"
+    flagged_share = float(np.mean(predicted))
+    if flagged_share > COLLAPSED_FLAGGED_SHARE:
+        return (f"it flags {100 * flagged_share:.1f}% of rows as attacks, so its accuracy "
+                f"{accuracy(attacks, predicted):.3f} is what flagging everything gives")
     f1_value = f1(attacks, predicted)
     if f1_value < COLLAPSED_F1:
         return (f"its F1 is {f1_value:.3f} at the chosen threshold while accuracy is "

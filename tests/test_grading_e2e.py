@@ -23,19 +23,22 @@ from harness.rubric import load_rubric
 
 pytestmark = pytest.mark.e2e
 
-ALL_TESTS = {test.name for test in load_rubric().tests}
-AUTOENCODER_TESTS = {test.name for test in load_rubric().tests if test.task == "autoencoder"}
+RUBRIC_TESTS = load_rubric().tests
+ALL_TESTS = {test.name for test in RUBRIC_TESTS}
+AUTOENCODER_TESTS = {test.name for test in RUBRIC_TESTS if test.task == "autoencoder"}
+GAN_TESTS = {test.name for test in RUBRIC_TESTS if test.task == "gan"}
 
-# submission -> (status, score, tests expected to fail)
+# submission -> (status, score out of 26, tests expected to fail)
 EXPECTED = {
     "softmax_argmax": ("execution_error", 9, {"test_xgboost_reported_accuracy", "test_confusion_matrix"}
-                       | AUTOENCODER_TESTS),
-    "percentile_threshold": ("graded", 18, {"test_threshold_is_youden"}),
-    "scaler_all_rows": ("graded", 19, {"test_scaler_fitted_on_training_rows"}),
-    "encoder_wired_to_input": ("graded", 18, {"test_autoencoder_architecture"}),
-    "fake_xgb_acc": ("graded", 19, {"test_xgboost_reported_accuracy"}),
-    "autoencoder_error": ("execution_error", 11, AUTOENCODER_TESTS),
-    "old_keras_lr": ("execution_error", 13, AUTOENCODER_TESTS - {"test_autoencoder_architecture"}),
+                       | AUTOENCODER_TESTS | GAN_TESTS),
+    "percentile_threshold": ("graded", 24, {"test_threshold_is_youden"}),
+    "scaler_all_rows": ("graded", 25, {"test_scaler_fitted_on_training_rows"}),
+    "encoder_wired_to_input": ("graded", 24, {"test_autoencoder_architecture"}),
+    "fake_xgb_acc": ("graded", 25, {"test_xgboost_reported_accuracy"}),
+    "autoencoder_error": ("execution_error", 11, AUTOENCODER_TESTS | GAN_TESTS),
+    "old_keras_lr": ("execution_error", 13, (AUTOENCODER_TESTS - {"test_autoencoder_architecture"}) | GAN_TESTS),
+    "gan_collapsed": ("graded", 21, GAN_TESTS - {"test_gan_architecture"}),
 }
 
 
@@ -70,7 +73,7 @@ def test_solution_gets_full_marks(solution_run):
     result = GradeResult.read(output / "result.json")
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert result.status == "graded"
-    assert result.score == result.max_score == 20
+    assert result.score == result.max_score == 26
     assert [t.name for t in result.tests if t.status != "passed"] == []
 
 
@@ -78,7 +81,7 @@ def test_solution_result_records_run(solution_run):
     completed, output = solution_run
     result = GradeResult.read(output / "result.json")
     printed = json.loads(completed.stdout)
-    assert printed["score"] == 20
+    assert printed["score"] == 26
     assert result.rubric.name == "nslkdd_assessment"
     assert result.environment["versions"]["xgboost"] == "3.2.0"
     assert result.environment["versions"]["tensorflow"] == "2.21.0"
@@ -96,7 +99,17 @@ def test_solution_metrics_recomputed(solution_run):
     assert tests["test_threshold_is_youden"].metrics["youden_j_at_threshold"] == pytest.approx(
         tests["test_threshold_is_youden"].metrics["youden_j_max"])
     assert 0.75 < tests["test_xgboost_binary_accuracy_kddtest"].metrics["accuracy"] < 0.9
-    assert tests["test_autoencoder_auroc_kddtest"].metrics["auroc"] > 0.85
+    assert tests["test_autoencoder_auroc_kddtest"].metrics["auroc"] > 0.9
+    assert tests["test_gan_auroc"].metrics["auroc"] > 0.95
+
+
+def test_solution_matches_reference_architecture(solution_run):
+    from reference import autoencoder
+
+    _, output = solution_run
+    tests = {t.name: t for t in GradeResult.read(output / "result.json").tests}
+    widths = [*autoencoder.HIDDEN_UNITS, autoencoder.LATENT_DIM]
+    assert tests["test_autoencoder_architecture"].metrics["encoder_widths"] == " ".join(map(str, widths))
 
 
 def test_template_scores_zero_with_messages(tmp_path, data_dir):
@@ -147,6 +160,7 @@ def test_input_call_exits_one_with_message(tmp_path, data_dir):
     assert result.status == "execution_error"
     assert "called input()" in result.message
     assert result.score == 11
+    assert result.max_score == 26
 
 
 def test_check_hides_hidden_tests(tmp_path, data_dir):
@@ -157,13 +171,13 @@ def test_check_hides_hidden_tests(tmp_path, data_dir):
     result = GradeResult.read(tmp_path / "feedback" / "result.json")
     hidden = {t.name for t in load_rubric().tests if t.visibility == "hidden"}
     assert completed.returncode == 0
-    assert result.hidden_tests == 2
+    assert result.hidden_tests == 3
     assert not hidden & {t.name for t in result.tests}
-    assert result.max_score == 17
-    assert result.score == 16
+    assert result.max_score == 22
+    assert result.score == 21
     for name in hidden:
         assert name not in completed.stdout
-    assert "2 hidden test(s) also count toward your grade" in completed.stdout
+    assert "3 hidden test(s) also count toward your grade" in completed.stdout
     assert "Hint for Split and scale" in completed.stdout
 
 

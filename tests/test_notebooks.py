@@ -62,7 +62,7 @@ def test_template_marks_locked_and_task_cells():
     tasks = {c.metadata["adgrade"].get("task") for c in notebook.cells if c.metadata["adgrade"]["role"] == "task"}
     assert roles == {"instructions", "parameters", "locked", "task"}
     assert all(c.metadata.get("editable") is False for c in locked)
-    assert tasks == {"split", "xgboost", "autoencoder"}
+    assert tasks == {"split", "xgboost", "autoencoder", "gan"}
 
 
 def test_template_task_cells_have_placeholders():

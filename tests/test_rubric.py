@@ -11,16 +11,16 @@ from harness.rubric import RubricError, load_rubric
 
 def test_assessment_rubric_loads():
     rubric = load_rubric("nslkdd_assessment")
-    assert rubric.max_score == 20
-    assert {task.id for task in rubric.tasks} == {"split", "xgboost", "autoencoder"}
+    assert rubric.max_score == 26
+    assert {task.id for task in rubric.tasks} == {"split", "xgboost", "autoencoder", "gan"}
     assert {test.name for test in rubric.tests if test.visibility == "hidden"} == {
-        "test_xgboost_binary_accuracy_kddtest", "test_autoencoder_auroc_kddtest"}
+        "test_xgboost_binary_accuracy_kddtest", "test_autoencoder_auroc_kddtest", "test_gan_auroc_kddtest"}
 
 
 def test_course_bars_in_rubric():
     rubric = load_rubric()
-    assert rubric.test("test_xgboost_accuracy").threshold == 0.95
-    assert rubric.test("test_autoencoder_accuracy").threshold == 0.90
+    assert rubric.test("test_xgboost_accuracy").course_bar == 0.95
+    assert rubric.test("test_autoencoder_accuracy").course_bar == 0.90
 
 
 def test_every_rubric_test_has_a_pytest_function():

@@ -96,13 +96,13 @@ history = autoencoder_model.fit(
     x_train_normal, x_train_normal, batch_size=batch_size, epochs=max_epochs, validation_split=0.1, verbose=0
 )""",
     },
-    # Training the GAN three times longer than needed: the discriminator wins and the scores collapse.
-    "gan_overtrained": {
+    # A learning rate 500 times too high: the discriminator saturates and every row gets the same score.
+    "gan_collapsed": {
         "gan-params": """\
 gan_latent_dim = 32
-gan_epochs = 30
+gan_epochs = 3
 gan_batch_size = 256
-gan_learning_rate = 2e-4""",
+gan_learning_rate = 0.1""",
     },
     # input() waits for an answer that never comes under a grader.
     "asks_for_input": {
