@@ -55,7 +55,7 @@ def reconstruction_errors(autoencoder_model, x: np.ndarray) -> np.ndarray:
 
 def thresholds(train_normal_errors: np.ndarray, validation_errors: np.ndarray, validation_attacks: np.ndarray,
                test_errors: np.ndarray, test_attacks: np.ndarray) -> dict[str, float]:
-    """Every threshold rule's cut on the reconstruction error."""
+    """Compute every threshold rule's cut on the reconstruction error."""
     return {
         # The course's rule. It looks at the test labels, so its accuracy is optimistic.
         "youden_test": metrics.youden_threshold(test_attacks, test_errors),

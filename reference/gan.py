@@ -14,8 +14,8 @@ from harness import metrics
 from reference.pipeline import CourseSplit
 
 GAN_LATENT_DIM = 32
-# The discriminator ranks attacks well early in training; by 5 to 10 epochs it often collapses (measured in
-# docs/reference.md), so the course GAN trains for 3.
+# The discriminator ranks attacks well early in training but often collapses by 5 to 10 epochs
+# (measured in docs/reference.md). So the course GAN trains for 3.
 GAN_EPOCHS = 3
 EFFICIENT_GAN_EPOCHS = 10
 GAN_BATCH_SIZE = 256
