@@ -19,6 +19,9 @@ RESULT_FILE = "result.json"
 
 
 class TestResult(BaseModel):
+    """One rubric test's outcome for one submission."""
+
+    __test__ = False  # a pytest hint: this class is a record, not a test case
     name: str
     task: str
     description: str = ""

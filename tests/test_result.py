@@ -1,0 +1,63 @@
+"""GradeResult: the written file, its invariants, the printed table and `adgrade summary`."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+from rich.console import Console
+
+from conftest import REPO
+from harness.result import GradeResult, TestResult, print_result
+
+
+def make_result(**changes) -> GradeResult:
+    test = TestResult(name="test_x", task="xgboost", score=0, max_score=2, status="failed", visibility="visible",
+                      message="[red] accuracy 0.5 is below 0.95", metrics={"accuracy": 0.5, "bad": float("nan")})
+    hidden = TestResult(name="test_hidden", task="xgboost", score=1, max_score=1, status="passed",
+                        visibility="hidden")
+    fields = {"submission": "alice.ipynb", "status": "graded", "score": 1, "max_score": 3, "tests": [test, hidden]}
+    return GradeResult(**{**fields, **changes})
+
+
+def test_result_file_has_no_nan(tmp_path):
+    path = make_result().write(tmp_path)
+    raw = path.read_text()
+    assert "NaN" not in raw
+    assert json.loads(raw)["tests"][0]["metrics"]["bad"] is None
+
+
+def test_result_roundtrip(tmp_path):
+    path = make_result().write(tmp_path)
+    result = GradeResult.read(path)
+    assert result.status == "graded"
+    assert [t.name for t in result.tests] == ["test_x", "test_hidden"]
+
+
+def test_table_prints_message_text_literally():
+    buffer = io.StringIO()
+    print_result(make_result(), Console(file=buffer, width=200))
+    output = buffer.getvalue()
+    assert "[red] accuracy 0.5 is below 0.95" in output
+    assert "Score: 1 / 3" in output
+
+
+def test_summary_lists_each_result(tmp_path):
+    make_result().write(tmp_path / "alice")
+    make_result(submission="bob.ipynb", status="timeout", score=0).write(tmp_path / "bob")
+    completed = subprocess.run([sys.executable, "-m", "harness.cli", "summary", str(tmp_path)], cwd=REPO,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 0
+    assert "alice" in completed.stdout
+    assert "bob" in completed.stdout
+    assert "timeout" in completed.stdout
+    assert "1/3" in completed.stdout
+
+
+def test_summary_without_results_exits_two(tmp_path):
+    completed = subprocess.run([sys.executable, "-m", "harness.cli", "summary", str(tmp_path)], cwd=REPO,
+                               capture_output=True, text=True, timeout=120)
+    assert completed.returncode == 2
+    assert "No result.json" in completed.stderr
