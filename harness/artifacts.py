@@ -21,7 +21,7 @@ class ArtifactError(Exception):
     def __init__(self, spec: ArtifactSpec, task_title: str, problem: str):
         self.spec = spec
         self.task_title = task_title
-        variable = " or ".join(f"`{source}`" for source in spec.sources)
+        variable = f"`{spec.label}`" if spec.label else " or ".join(f"`{source}`" for source in spec.sources)
         super().__init__(f"{task_title}: {variable} {problem}")
 
 

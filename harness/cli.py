@@ -24,6 +24,19 @@ console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isat
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
+def _positive(kind):
+    """An argparse type that accepts only numbers above zero."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"{text} must be greater than 0")
+        return value
+    return parse
+
+
 def _add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("notebook", type=Path, help="the submitted .ipynb file")
     parser.add_argument("--data-dir", type=Path, help=f"folder with the NSL-KDD files (default: ${data.DATA_ENV})")
@@ -32,10 +45,10 @@ def _add_grading_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rubric", default="nslkdd_assessment",
                         help="rubric name under rubrics/, or a path to a rubric folder (default: %(default)s)")
     parser.add_argument("--backend", default="local", help="execution back end (default: %(default)s)")
-    parser.add_argument("--cell-timeout", type=float, help="seconds one cell may run (default: the rubric's)")
-    parser.add_argument("--notebook-timeout", type=float,
+    parser.add_argument("--cell-timeout", type=_positive(float), help="seconds one cell may run (default: the rubric's)")
+    parser.add_argument("--notebook-timeout", type=_positive(float),
                         help="seconds the whole notebook may run (default: the rubric's)")
-    parser.add_argument("--memory-limit", type=int,
+    parser.add_argument("--memory-limit", type=_positive(int),
                         help="MiB the kernel and its children may use (default: the rubric's)")
     parser.add_argument("--json", action="store_true", help="print result.json instead of the table")
 
@@ -61,7 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     reference_run.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto",
                                help="where XGBoost and TensorFlow train (default: %(default)s)")
     reference_run.add_argument("--quick", action="store_true",
-                               help="a short run on few rows and epochs that exercises every code path")
+                               help="a short run on few rows and epochs that exercises every code path; it writes "
+                               "reference/expected_metrics.quick.json unless --output is given, and rubrics reject it")
     reference_run.add_argument("--data-dir", type=Path, help=f"NSL-KDD folder (default: ${data.DATA_ENV})")
     reference_run.add_argument("--output", type=Path, help="where to write the metrics "
                                "(default: reference/expected_metrics.json)")
@@ -104,6 +118,10 @@ def _data_command(args: argparse.Namespace) -> int:
             err_console.print(f"Grading needs {', '.join(data.REQUIRED_FILES)} unmodified. "
                               f"Run 'adgrade data fetch {directory}' or copy the canonical files there.")
         return EXIT_OK if required_ok else EXIT_USAGE
+
+    if directory.exists() and not directory.is_dir():
+        err_console.print(f"{directory} is a file, not a folder. Pass a folder for the NSL-KDD files.")
+        return EXIT_USAGE
 
     if args.data_command == "ensure":
         reports = data.verify_dir(directory, data.REQUIRED_FILES) if directory.is_dir() else []

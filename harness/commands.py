@@ -24,6 +24,9 @@ EXIT_OF_STATUS = {
 
 def run_grading_command(args: argparse.Namespace, self_check: bool) -> int:
     output_dir: Path = args.output or Path("adgrade-out") / args.notebook.stem
+    if output_dir.exists() and not output_dir.is_dir():
+        err_console.print(f"error: --output {output_dir} is a file; pass a folder for result.json.")
+        return EXIT_USAGE
     try:
         rubric = load_rubric(args.rubric)
         get_backend(args.backend)

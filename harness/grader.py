@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import logging
+import os
 import platform
 import shutil
 import tempfile
@@ -58,6 +59,7 @@ class GradingOptions:
 
 
 def _harness_environment() -> dict[str, object]:
+    """The grader's own versions, used when the kernel recorded none."""
     versions = {}
     for package in ("numpy", "pandas", "scikit-learn", "xgboost", "tensorflow", "keras", "papermill"):
         try:
@@ -80,7 +82,8 @@ def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_c
                     "every placeholder with your code. Tasks completed before it were still scored.")
         if cell.ename == "StdinNotImplementedError":
             return f"{where} called input(), which cannot be answered during grading. Remove the input() call."
-        return (f"{where} raised {cell.ename}: {cell.evalue.strip()[:500]}. Execution stopped there; "
+        raised = f"{cell.ename}: {cell.evalue.strip()[:500]}" if cell.evalue.strip() else cell.ename
+        return (f"{where} raised {raised}. Execution stopped there; "
                 "tasks completed before it were still scored.")
     if outcome.status == "cell_timeout" and cell is not None:
         return (f"{where} ran past the per-cell time limit and was interrupted. Tasks completed before it were "
@@ -88,11 +91,15 @@ def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_c
     if outcome.status == "notebook_timeout":
         return (f"The notebook ran past its total time limit{' in ' + where if where else ''}. Make it faster "
                 "(fewer epochs or boosting rounds) or check for an endless loop.")
+    # NOTE: the export cell needs a live kernel, so after a kernel death or a memory kill nothing is
+    # saved and even tasks finished earlier score nothing.
     if outcome.status == "kernel_died":
-        return (f"The Python kernel died{' in ' + where if where else ''} (os._exit, a crash or a kill). "
-                "Nothing after that point could be scored.")
+        return (f"The Python kernel died{' in ' + where if where else ''} (os._exit, a crash or a kill), so the "
+                "grader could not save any of your objects and no task could be scored. Remove the call that "
+                "ends the process.")
     if outcome.status == "memory_limit":
-        return f"{outcome.message}. Reduce batch sizes or copies of the data."
+        return (f"{outcome.message[0].upper()}{outcome.message[1:]}{' in ' + where if where else ''}, so no task "
+                "could be scored. Reduce batch sizes or copies of the data.")
     if outcome.status == "runner_failed":
         return f"The notebook could not be run: {outcome.message}"
     return ""
@@ -111,12 +118,15 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
     started = time.monotonic()
     result = GradeResult(submission=notebook.name, status="harness_error", max_score=rubric.max_score,
                          rubric=RubricInfo(name=rubric.name, version=rubric.version),
-                         environment=_harness_environment())
+                         environment={**_harness_environment(), "harness": __version__,
+                                      "backend": options.backend, "recorded_by": "grader"})
     output_dir.mkdir(parents=True, exist_ok=True)
     logger.info("grading %s with rubric %s", notebook, rubric.name)
     scratch = Path(tempfile.mkdtemp(prefix="adgrade-"))
+    # The scorer's folder is a separate private temporary folder, not a sibling of the workspace.
+    scoring_dir = Path(tempfile.mkdtemp(prefix="adgrade-scoring-"))
     try:
-        _grade(notebook, rubric, data_dir, output_dir, options, result, scratch)
+        _grade(notebook, rubric, data_dir, output_dir, options, result, scratch, scoring_dir)
     except InvalidSubmission as error:
         result.status = "invalid_submission"
         result.message = str(error)
@@ -127,6 +137,7 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
                          "contact course staff with this message."
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+        shutil.rmtree(scoring_dir, ignore_errors=True)
 
     result.timings["total"] = round(time.monotonic() - started, 3)
     if options.self_check:
@@ -139,7 +150,7 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
 
 
 def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Path, options: GradingOptions,
-           result: GradeResult, scratch: Path) -> None:
+           result: GradeResult, scratch: Path, scoring_dir: Path) -> None:
     intake = read_submission(notebook)
     if rubric.template_path.is_file():
         template = nbformat.read(rubric.template_path, as_version=4)
@@ -156,7 +167,7 @@ def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Pa
     prepare_workspace(intake, rubric, data_dir, workspace, limits, parameters)
 
     backend = get_backend(options.backend)
-    scorer = Scorer(rubric, data_dir, scratch / "scoring")
+    scorer = Scorer(rubric, data_dir, scoring_dir)
     try:
         _execute_and_score(backend, workspace, intake.notebook, limits, rubric, output_dir, options, result,
                            scorer)
@@ -189,15 +200,12 @@ def _execute_and_score(backend, workspace: Path, notebook: nbformat.NotebookNode
         result.executed_notebook = str((output_dir / EXECUTED_NOTEBOOK).resolve())
     artifacts_dir = output_dir / "artifacts"
     shutil.rmtree(artifacts_dir, ignore_errors=True)
-    if (workspace / EXPORT_DIR).is_dir():
-        shutil.copytree(workspace / EXPORT_DIR, artifacts_dir, symlinks=False)
-    else:
-        artifacts_dir.mkdir()
+    result.warnings.extend(copy_artifacts(workspace / EXPORT_DIR, artifacts_dir, rubric))
     environment_file = artifacts_dir / ENVIRONMENT
     if environment_file.is_file():
         try:
             result.environment = {**json.loads(environment_file.read_text(encoding="utf-8")),
-                                  "harness": __version__, "backend": options.backend}
+                                  "harness": __version__, "backend": options.backend, "recorded_by": "kernel"}
         except ValueError:
             result.warnings.append("The notebook's environment record was not valid JSON.")
 
@@ -213,6 +221,33 @@ def _execute_and_score(backend, workspace: Path, notebook: nbformat.NotebookNode
     for log in (workspace.parent / RUNNER_LOG, scorer.log_path):
         if log.is_file():
             shutil.copyfile(log, logs / log.name)
+
+
+def copy_artifacts(source: Path, target: Path, rubric: Rubric) -> list[str]:
+    """Copy the export folder's regular files, up to the rubric's size limits; return warnings.
+
+    The folder was written by learner code, so links, subfolders and oversized files are skipped
+    rather than followed.
+    """
+    target.mkdir(parents=True)
+    if not source.is_dir() or source.is_symlink():
+        return []
+    limit = sum(spec.max_bytes for spec in rubric.artifacts) + 1024 * 1024
+    copied, skipped = 0, []
+    for entry in sorted(os.scandir(source), key=lambda e: e.name):
+        if not entry.is_file(follow_symlinks=False):
+            skipped.append(entry.name)
+            continue
+        size = entry.stat(follow_symlinks=False).st_size
+        if copied + size > limit:
+            skipped.append(entry.name)
+            continue
+        shutil.copyfile(entry.path, target / entry.name, follow_symlinks=False)
+        copied += size
+    if skipped:
+        return [f"The export folder held entries that are not saved artifacts, which were ignored: "
+                f"{', '.join(skipped[:10])}."]
+    return []
 
 
 def _restrict_to_visible(result: GradeResult, rubric: Rubric) -> None:

@@ -70,13 +70,19 @@ def read_submission(path: Path) -> Intake:
             "Open it in Jupyter, save it, and submit it again."
         ) from None
 
-    _, notebook = normalize(notebook)
-    _upgrade_cell_ids(notebook)
-    for cell in notebook.cells:
-        if cell.cell_type == "code":
-            cell.outputs = []
-            cell.execution_count = None
-    nbformat.validate(notebook)
+    try:
+        _, notebook = normalize(notebook)
+        _upgrade_cell_ids(notebook)
+        for cell in notebook.cells:
+            if cell.cell_type == "code":
+                cell.outputs = []
+                cell.execution_count = None
+        nbformat.validate(notebook)
+    except (nbformat.ValidationError, AttributeError, KeyError, TypeError) as error:
+        raise InvalidSubmission(
+            f"Submission {path} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:300]}). "
+            "Open it in Jupyter, save it, and submit it again."
+        ) from None
     return Intake(notebook=notebook)
 
 

@@ -49,7 +49,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("adgrade")
     group.addoption("--adgrade-context", help="JSON file naming the artifacts; waited for if absent")
     group.addoption("--adgrade-rubric", help="rubric folder")
-    group.addoption("--adgrade-data", help="NSL-KDD data directory")
     group.addoption("--adgrade-report", help="where to write the per-test report")
 
 
@@ -105,8 +104,8 @@ def artifacts() -> ArtifactStore:
 
 
 @pytest.fixture(scope="session")
-def data_dir(pytestconfig: pytest.Config) -> Path:
-    return Path(pytestconfig.getoption("--adgrade-data"))
+def data_dir() -> Path:
+    return Path(_state.context["data_dir"])
 
 
 @pytest.fixture
@@ -157,5 +156,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     # Written to a temporary name first, because the harness reads the report as soon as the name appears.
     tmp = Path(report_path).with_suffix(".tmp")
-    tmp.write_text(json.dumps({"tests": _state.records}, indent=2, default=str), encoding="utf-8")
+    document = {"nonce": _state.context.get("nonce"), "tests": _state.records}
+    tmp.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
     tmp.replace(report_path)

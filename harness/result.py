@@ -100,7 +100,8 @@ def print_result(result: GradeResult, console: Console, self_check: bool = False
         name = test.name + (" (hidden)" if test.visibility == "hidden" else "")
         table.add_row(escape(test.task), escape(name), f"{test.score:g}/{test.max_score:g}",
                       f"[{style}]{test.status}[/{style}]", escape(test.message))
-    console.print(table)
+    if result.tests:
+        console.print(table)
 
     if result.message:
         console.print(escape(result.message))

@@ -12,6 +12,8 @@ from harness import PROJECT_ROOT
 from harness.expected import ExpectedMetricsError, evaluate_expression, load_expected
 
 RUBRICS_DIR = PROJECT_ROOT / "rubrics"
+# A standard deviation over fewer seeds than this is too rough to set a threshold with.
+MIN_SEEDS = 3
 
 ArtifactKind = Literal["xgboost_model", "keras_model", "array", "number", "string_list", "scaler", "label_array"]
 
@@ -40,6 +42,7 @@ class ArtifactSpec(BaseModel):
     task: str
     kind: ArtifactKind
     sources: list[str] = Field(min_length=1)
+    label: str | None = None  # how messages name the object, where a source is an expression
     max_bytes: int = 64 * 1024 * 1024
     ndim: int | None = None
     required: bool = True
@@ -181,6 +184,11 @@ def resolve_thresholds(rubric: Rubric) -> None:
             expected = load_expected(path)
         except ExpectedMetricsError as error:
             raise RubricError(str(error)) from None
+        if expected.quick or len(expected.seeds) < MIN_SEEDS:
+            raise RubricError(
+                f"{path} comes from a {'--quick ' if expected.quick else ''}run with {len(expected.seeds)} seed(s); "
+                f"thresholds need a full run with at least {MIN_SEEDS} seeds. Run 'adgrade reference run'."
+            )
 
     for test in rubric.tests:
         if test.threshold is None and test.course_bar is None:

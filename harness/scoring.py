@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -22,6 +23,17 @@ SCORING_TIMEOUT_SECONDS = 900.0
 SCORER_NICENESS = 10
 
 
+def read_report(path: Path, nonce: str) -> dict[str, dict]:
+    """Read the per-test records of a report, rejecting one that does not carry this run's nonce."""
+    try:
+        report = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise ScoringError(f"the scoring report {path} is not valid JSON ({error})") from None
+    if not isinstance(report, dict) or report.get("nonce") != nonce:
+        raise ScoringError("the scoring report was not written by this scoring run, so it was ignored")
+    return report["tests"]
+
+
 def _lower_priority() -> None:
     os.nice(SCORER_NICENESS)
 
@@ -35,8 +47,12 @@ class Scorer:
 
     def __init__(self, rubric: Rubric, data_dir: Path, work_dir: Path):
         self.rubric = rubric
+        self.data_dir = data_dir
         self.work_dir = work_dir
-        work_dir.mkdir(parents=True, exist_ok=True)
+        work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        # The report must carry this value, which reaches the scorer only in the context file that is
+        # written after the kernel has been stopped, so learner code cannot forge a report in advance.
+        self.nonce = secrets.token_hex(16)
         self.context_path = work_dir / CONTEXT_FILE
         self.report_path = work_dir / REPORT_FILE
         self.log_path = work_dir / LOG_FILE
@@ -48,7 +64,7 @@ class Scorer:
             sys.executable, "-m", "pytest", str(rubric.path), "-q", "-p", "harness.pytest_plugin",
             "-p", "no:cacheprovider", "--rootdir", str(rubric.path), "--no-header", "-rN",
             "--adgrade-context", str(self.context_path), "--adgrade-rubric", str(rubric.path),
-            "--adgrade-data", str(data_dir), "--adgrade-report", str(self.report_path),
+            "--adgrade-report", str(self.report_path),
         ]
         self._log = open(self.log_path, "wb")
         # Lower priority, so that its imports use idle CPU rather than slowing the notebook it overlaps.
@@ -68,7 +84,10 @@ class Scorer:
 
     def score(self, artifacts_dir: Path, select: list[str] | None = None) -> list[TestResult]:
         """Score the artifacts and return one result per rubric test (or per selected test)."""
-        context = {"artifacts_dir": str(artifacts_dir), "select": select}
+        # The data folder travels here rather than on the command line, where other processes could read it.
+        context = {"artifacts_dir": str(artifacts_dir), "select": select, "data_dir": str(self.data_dir),
+                   "nonce": self.nonce}
+        self.report_path.unlink(missing_ok=True)
         tmp = self.context_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(context), encoding="utf-8")
         tmp.replace(self.context_path)
@@ -80,8 +99,7 @@ class Scorer:
         if not self.report_path.is_file():
             raise ScoringError(f"the scoring process exited with status {self.process.returncode} and wrote no "
                                f"report; see {self.log_path}")
-        records = json.loads(self.report_path.read_text(encoding="utf-8"))["tests"]
-        return self._results(records, select)
+        return self._results(read_report(self.report_path, self.nonce), select)
 
     def _wait_for_report(self) -> None:
         """Wait until the report is written or the process ends, then stop the process.

@@ -45,7 +45,9 @@ def run_reference_command(args: argparse.Namespace) -> int:
             err_console.print(f"error: {error}")
             return EXIT_USAGE
 
-    path = calibrate.write(document, args.output) if args.output else calibrate.write(document)
+    # A quick run never replaces the committed metrics that the rubric's thresholds come from.
+    output = args.output or (calibrate.QUICK_METRICS if args.quick else calibrate.EXPECTED_METRICS)
+    path = calibrate.write(document, output)
     table = Table(title=f"Reference metrics over {len(seeds)} seed(s) on {document['device']}")
     for column in ("task", "metric", "mean", "std", "min", "max"):
         table.add_column(column)

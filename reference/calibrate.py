@@ -17,6 +17,7 @@ from harness import PROJECT_ROOT, data
 logger = logging.getLogger(__name__)
 
 EXPECTED_METRICS = PROJECT_ROOT / "reference" / "expected_metrics.json"
+QUICK_METRICS = PROJECT_ROOT / "reference" / "expected_metrics.quick.json"
 SCHEMA_VERSION = 1
 DEFAULT_SEEDS = 5
 TASKS = ("xgboost", "autoencoder", "gan", "efficient_gan")

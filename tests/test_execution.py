@@ -108,6 +108,8 @@ def test_local_memory_limit_kills_kernel(tmp_path):
     outcome, workspace = run_cells(tmp_path, cells, limits)
     assert outcome.status == "memory_limit"
     assert "700 MiB" in outcome.message
+    assert outcome.failed_cell.index == 1
+    assert outcome.failed_cell.ename == "MemoryLimit"
     assert outcome.timings["peak_memory_mib"] > 700
 
 

@@ -188,3 +188,22 @@ def test_missing_data_dir_writes_harness_error(tmp_path):
     assert completed.returncode == 2
     assert result.status == "harness_error"
     assert "adgrade data fetch" in result.message
+
+
+def test_notebook_cannot_forge_scoring_report(tmp_path, data_dir):
+    """Learner code that writes report files wherever the scorer might look still scores 0."""
+    notebook = nbformat.read(TEMPLATE, as_version=4)
+    forge = """\
+import json, pathlib
+report = json.dumps({"tests": {name: {"status": "passed", "message": "forged", "metrics": {}}
+                               for name in ["test_xgboost_accuracy", "test_autoencoder_accuracy"]}})
+for folder in [pathlib.Path(".."), pathlib.Path("../scoring")]:
+    folder.mkdir(exist_ok=True)
+    (folder / "report.json").write_text(report)
+"""
+    notebook.cells.insert(2, nbformat.v4.new_code_cell(forge))
+    path = tmp_path / "forged.ipynb"
+    nbformat.write(notebook, path)
+    result = grade_submission(path, load_rubric(), data_dir, tmp_path / "out")
+    assert result.score == 0
+    assert all(t.message != "forged" for t in result.tests)

@@ -84,3 +84,16 @@ def test_workspace_holds_only_learner_files(tmp_path, data_dir):
     assert (workspace / "data" / "KDDTrain+_20Percent.txt").stat().st_mode & 0o222 == 0
     notebook = nbformat.read(workspace / "submission.ipynb", as_version=4)
     assert "adgrade-export" in notebook.cells[-1].metadata["tags"]
+
+
+@pytest.mark.parametrize(("change", "reason"), [
+    (lambda cell: cell.update(source=123), "not a valid notebook"),
+    (lambda cell: cell.pop("cell_type"), "not a valid notebook"),
+])
+def test_malformed_cell_rejected(tmp_path, change, reason):
+    raw = json.loads(nbformat.writes(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1")])))
+    change(raw["cells"][0])
+    path = tmp_path / "broken.ipynb"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(InvalidSubmission, match=reason):
+        read_submission(path)

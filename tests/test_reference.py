@@ -141,3 +141,17 @@ def test_rubric_explain_lists_origins():
         assert test.name in completed.stdout
     assert "course bar 0.95" in completed.stdout
     assert "expected_metrics.json" in completed.stdout
+
+
+def test_rubric_rejects_quick_metrics(tmp_path, quick_runs):
+    import shutil
+
+    from harness.rubric import RubricError
+
+    first, _, _ = quick_runs
+    rubric_dir = tmp_path / "rubrics" / "copy"
+    shutil.copytree(load_rubric().path, rubric_dir)
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "expected_metrics.json").write_text(json.dumps(first))
+    with pytest.raises(RubricError, match="--quick run with 1 seed"):
+        load_rubric(rubric_dir)

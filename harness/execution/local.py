@@ -15,7 +15,10 @@ import sys
 import time
 from pathlib import Path
 
-from harness.execution.base import RUNNER_LOG, ExecutionBackend, ExecutionLimits, ExecutionOutcome
+import nbformat
+
+from harness.execution.base import (EXECUTED_NOTEBOOK, RUNNER_LOG, ExecutionBackend, ExecutionLimits,
+                                    ExecutionOutcome, FailedCell)
 
 logger = logging.getLogger(__name__)
 
@@ -65,6 +68,41 @@ def _kill_tree(root: int) -> None:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+def running_cell(workspace: Path, ename: str) -> FailedCell | None:
+    """Find the cell that was running when the run was killed, from papermill's saved progress."""
+    try:
+        notebook = nbformat.read(workspace / EXECUTED_NOTEBOOK, as_version=4)
+    except (OSError, ValueError):
+        return None
+    for index, cell in enumerate(notebook.cells):
+        if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
+            task = (cell.get("metadata", {}).get("adgrade") or {}).get("task")
+            return FailedCell(index=index, cell_id=cell.get("id"), ename=ename, task=task)
+    return None
+
+
+def _kill_strays(workspace: Path) -> None:
+    """Kill processes still working in the workspace, such as children that left the kernel's process tree.
+
+    NOTE: a process that also changed its working folder is not found; only a sandboxed back end
+    can contain learner code completely.
+    """
+    root = str(workspace.resolve())
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry.name}/cwd")
+        except OSError:
+            continue
+        if cwd == root or cwd.startswith(root + os.sep):
+            logger.warning("killing process %s left running in the workspace", entry.name)
+            try:
+                os.kill(int(entry.name), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def kernel_environment(workspace: Path, runtime_dir: Path) -> dict[str, str]:
@@ -118,15 +156,17 @@ class LocalBackend(ExecutionBackend):
                     process.wait()
                     break
 
+        _kill_strays(workspace)
+
         outcome = ExecutionOutcome.read(workspace)
         if killed_for == "memory_limit":
             outcome = ExecutionOutcome(
-                status="memory_limit",
+                status="memory_limit", failed_cell=running_cell(workspace, "MemoryLimit"),
                 message=f"the notebook used more than {limits.memory_mib} MiB of memory and was stopped",
             )
         elif killed_for == "notebook_timeout":
             outcome = ExecutionOutcome(
-                status="notebook_timeout",
+                status="notebook_timeout", failed_cell=running_cell(workspace, "NotebookTimeout"),
                 message=f"the notebook ran past {limits.notebook_timeout:.0f} s and was stopped",
             )
         elif outcome is None:

@@ -74,9 +74,9 @@ def test_autoencoder_accuracy(artifacts, reconstruction_errors, label_classes, g
     grading.metric("threshold", grading.threshold)
     assert accuracy >= grading.threshold, (
         f"At your threshold {threshold:.6g} the autoencoder's accuracy is {accuracy:.4f}, below "
-        f"{grading.threshold}. Train on normal rows only, for enough epochs, and check the threshold."
+        f"{grading.threshold:.4f}. Train on normal rows only, for enough epochs, and check the threshold."
     )
-    grading.message = f"Accuracy {accuracy:.4f} at threshold {threshold:.6g} (bar: at least {grading.threshold})."
+    grading.message = f"Accuracy {accuracy:.4f} at threshold {threshold:.6g} (bar: at least {grading.threshold:.4f})."
 
 
 def test_threshold_is_youden(artifacts, reconstruction_errors, label_classes, grading):
@@ -119,5 +119,5 @@ def test_autoencoder_auroc_kddtest(autoencoder, reconstruction_errors, kddtest_f
     auroc = float(roc_auc_score(kddtest_attacks, scores))
     grading.metric("auroc", auroc)
     grading.metric("threshold", grading.threshold)
-    assert auroc >= grading.threshold, f"AUROC of reconstruction errors on held-out data is {auroc:.4f}, below {grading.threshold}."
+    assert auroc >= grading.threshold, f"AUROC of reconstruction errors on held-out data is {auroc:.4f}, below {grading.threshold:.4f}."
     grading.message = f"AUROC {auroc:.4f} on held-out data."

@@ -11,10 +11,10 @@ def test_xgboost_accuracy(artifacts, xgb_test_predictions, grading):
     grading.metric("accuracy", accuracy)
     grading.metric("threshold", grading.threshold)
     assert accuracy > grading.threshold, (
-        f"The XGBoost model's accuracy on your test split is {accuracy:.4f}, not above {grading.threshold}. "
+        f"The XGBoost model's accuracy on your test split is {accuracy:.4f}, not above {grading.threshold:.4f}. "
         "Check the objective (multi:softprob or multi:softmax), num_class and the number of boosting rounds."
     )
-    grading.message = f"Accuracy {accuracy:.4f} on your test split (bar: above {grading.threshold})."
+    grading.message = f"Accuracy {accuracy:.4f} on your test split (bar: above {grading.threshold:.4f})."
 
 
 def test_xgboost_reported_accuracy(artifacts, xgb_test_predictions, grading):
@@ -64,6 +64,6 @@ def test_xgboost_binary_accuracy_kddtest(artifacts, label_classes, kddtest_featu
     grading.metric("accuracy", accuracy)
     grading.metric("threshold", grading.threshold)
     assert accuracy >= grading.threshold, (
-        f"Normal-versus-attack accuracy on held-out data is {accuracy:.4f}, below {grading.threshold}."
+        f"Normal-versus-attack accuracy on held-out data is {accuracy:.4f}, below {grading.threshold:.4f}."
     )
     grading.message = f"Normal-versus-attack accuracy {accuracy:.4f} on held-out data."
