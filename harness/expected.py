@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 
 
 class ExpectedMetricsError(Exception):
-    """expected_metrics.json is missing, malformed, or lacks a metric; the message says how to regenerate it."""
+    """expected_metrics.json is missing, malformed, or lacks a metric. The message names the command that regenerates it."""
 
 
 class MetricSummary(BaseModel):

@@ -29,8 +29,8 @@ def align_columns(features: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """Arrange features in the learner's column order.
 
     A one-hot column the learner has but this data lacks (a category absent from
-    it) becomes zeros; a category only this data has is dropped, as the learner's
-    model has no input for it.
+    it) becomes zeros. A category that only this data has is dropped, because the
+    learner's model has no input for it.
     """
     known_prefixes = tuple(f"{name}_" for name in CATEGORICAL_COLUMNS)
     unknown = [c for c in columns if c not in features.columns and not c.startswith(known_prefixes)]

@@ -26,13 +26,13 @@ def auroc(attacks: np.ndarray, scores: np.ndarray) -> float:
 
 
 def youden_threshold(attacks: np.ndarray, scores: np.ndarray) -> float:
-    """The threshold where TPR - FPR is largest."""
+    """Return the threshold where TPR - FPR is largest."""
     fpr, tpr, thresholds = roc_curve(attacks, scores)
     return float(thresholds[np.argmax(tpr - fpr)])
 
 
 def f1_threshold(attacks: np.ndarray, scores: np.ndarray) -> float:
-    """The threshold on the ROC curve with the highest F1."""
+    """Return the threshold on the ROC curve with the highest F1."""
     _, _, thresholds = roc_curve(attacks, scores)
     candidates = thresholds[np.isfinite(thresholds)]
     if len(candidates) > 400:

@@ -54,7 +54,7 @@ class TestSpec(BaseModel):
     A threshold is a fixed course bar (`course_bar`), or an expression over one metric
     of the reference runs (`threshold` such as "mean - 3 * std" with `threshold_metric`
     such as "autoencoder.auroc_kddtest"), clipped to `floor` from below and to the course
-    bar from above. After loading, `threshold` holds the number and `provenance` its origin.
+    bar from above. After loading, `threshold` is the number and `provenance` its origin.
     """
 
     name: str

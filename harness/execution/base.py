@@ -48,7 +48,7 @@ class FailedCell(BaseModel):
 
 
 class ExecutionOutcome(BaseModel):
-    """What happened to a notebook run. The runner writes it as execution.json."""
+    """The outcome of a notebook run, written by the runner as execution.json."""
 
     status: OutcomeStatus
     message: str = ""

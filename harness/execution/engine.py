@@ -43,7 +43,7 @@ class GradingClient(PapermillNotebookClient):
             error_on_timeout={"ename": TIMEOUT_ENAME, "evalue": "the cell ran past its time limit",
                               "traceback": []},
             allow_errors=False,
-            # The kernel holds nothing worth a graceful exit once the export cell has run.
+            # Nothing in the kernel needs a graceful exit once the export cell has run.
             shutdown_kernel="immediate",
             **kwargs,
         )

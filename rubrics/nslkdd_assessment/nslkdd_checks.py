@@ -60,7 +60,7 @@ ERROR_DEFINITIONS = {
 
 
 def reconstruct(model, x: np.ndarray, batch_rows: int = 8192) -> np.ndarray:
-    """The model's output for x, computed eagerly in batches (model.predict would first trace a graph)."""
+    """Compute the model's output for x eagerly, in batches, because model.predict would first trace a graph."""
     x = x.astype(np.float32)
     parts = [np.asarray(model(x[start:start + batch_rows], training=False)) for start in range(0, len(x), batch_rows)]
     return np.concatenate(parts).astype(float)
