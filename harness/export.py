@@ -102,6 +102,7 @@ def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):
             break
         manifest[spec["name"]] = entry
 
+    # The kernel may not have the harness installed, so this repeats harness.versions.package_versions.
     versions = {}
     for package in ("numpy", "pandas", "scikit-learn", "xgboost", "tensorflow", "keras"):
         try:

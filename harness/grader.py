@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import logging
 import os
@@ -24,6 +23,7 @@ from harness.intake import InvalidSubmission, locked_cell_warnings, prepare_work
 from harness.result import GradeResult, RubricInfo, TaskSummary
 from harness.rubric import Rubric
 from harness.scoring import Scorer
+from harness.versions import COURSE_PACKAGES, package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -60,13 +60,8 @@ class GradingOptions:
 
 def _harness_environment() -> dict[str, object]:
     """The grader's own versions, used when the kernel recorded none."""
-    versions = {}
-    for package in ("numpy", "pandas", "scikit-learn", "xgboost", "tensorflow", "keras", "papermill"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return {"python": platform.python_version(), "versions": versions, "device": "cpu"}
+    return {"python": platform.python_version(), "versions": package_versions((*COURSE_PACKAGES, "papermill")),
+            "device": "cpu"}
 
 
 def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_cell: bool = False) -> str:

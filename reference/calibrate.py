@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-import importlib.metadata
 import json
 import logging
 import platform
@@ -13,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from harness import PROJECT_ROOT, data
+from harness.versions import package_versions
 
 logger = logging.getLogger(__name__)
 
@@ -21,16 +21,6 @@ QUICK_METRICS = PROJECT_ROOT / "reference" / "expected_metrics.quick.json"
 SCHEMA_VERSION = 1
 DEFAULT_SEEDS = 5
 TASKS = ("xgboost", "autoencoder", "gan", "efficient_gan")
-
-
-def _versions() -> dict[str, str | None]:
-    versions = {}
-    for package in ("numpy", "pandas", "scikit-learn", "xgboost", "tensorflow", "keras"):
-        try:
-            versions[package] = importlib.metadata.version(package)
-        except importlib.metadata.PackageNotFoundError:
-            versions[package] = None
-    return versions
 
 
 def summarise(values: list[float]) -> dict[str, float | int]:
@@ -90,7 +80,7 @@ def run(data_dir: Path, seeds: list[int], device: str = "auto", quick: bool = Fa
         "quick": quick,
         "seeds": seeds,
         "python": platform.python_version(),
-        "versions": _versions(),
+        "versions": package_versions(),
         "data": {name: data.FILES[name].sha256 for name in data.REQUIRED_FILES},
         "tasks": {
             task: {
