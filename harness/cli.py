@@ -25,7 +25,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True, markup=False
 
 
 def _positive(kind):
-    """An argparse type that accepts only numbers above zero."""
+    """Build an argparse type that accepts only numbers above zero."""
     def parse(text: str):
         try:
             value = kind(text)

@@ -59,18 +59,28 @@ class GradingOptions:
 
 
 def _harness_environment() -> dict[str, object]:
-    """The grader's own versions, used when the kernel recorded none."""
+    """Return the grader's own versions, used when the kernel recorded none."""
     return {"python": platform.python_version(), "versions": package_versions((*COURSE_PACKAGES, "papermill")),
             "device": "cpu"}
+
+
+def _cell_location(cell, rubric: Rubric) -> str:
+    """Name a cell for the learner: its number counted from 1, its id and its task."""
+    if cell is None:
+        return ""
+    task = ""
+    if cell.task and cell.task in {t.id for t in rubric.tasks}:
+        task = f", task '{rubric.task(cell.task).title}'"
+    if cell.cell_id:
+        return f"Cell {cell.index + 1} (id {cell.cell_id}{task})"
+    return f"Cell {cell.index + 1}{task}"
 
 
 def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_cell: bool = False) -> str:
     """Explain to the learner what stopped the notebook and where."""
     cell = outcome.failed_cell
-    where = ""
-    if cell is not None:
-        task = f", task '{rubric.task(cell.task).title}'" if cell.task and cell.task in {t.id for t in rubric.tasks} else ""
-        where = f"Cell {cell.index + 1} (id {cell.cell_id}{task})" if cell.cell_id else f"Cell {cell.index + 1}{task}"
+    where = _cell_location(cell, rubric)
+
     if outcome.status == "cell_error" and cell is not None:
         if placeholder_in_cell:
             return (f"{where} still contains the {PLACEHOLDER} placeholder, so it raised {cell.ename}. Replace "
@@ -83,9 +93,11 @@ def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_c
     if outcome.status == "cell_timeout" and cell is not None:
         return (f"{where} ran past the per-cell time limit and was interrupted. Tasks completed before it were "
                 "still scored. Make the cell faster (fewer epochs or boosting rounds) or check for an endless loop.")
+
     if outcome.status == "notebook_timeout":
         return (f"The notebook ran past its total time limit{' in ' + where if where else ''}. Make it faster "
                 "(fewer epochs or boosting rounds) or check for an endless loop.")
+
     # NOTE: the export cell needs a live kernel, so after a kernel death or a memory kill nothing is
     # saved and even tasks finished earlier score nothing.
     if outcome.status == "kernel_died":
@@ -95,6 +107,7 @@ def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_c
     if outcome.status == "memory_limit":
         return (f"{outcome.message[0].upper()}{outcome.message[1:]}{' in ' + where if where else ''}, so no task "
                 "could be scored. Reduce batch sizes or copies of the data.")
+
     if outcome.status == "runner_failed":
         return f"The notebook could not be run: {outcome.message}"
     return ""

@@ -23,7 +23,7 @@ class RubricError(Exception):
 
 
 class Task(BaseModel):
-    """One part of the assessment, as the learner sees it."""
+    """One part of the assessment, as shown to the learner."""
 
     id: str
     title: str

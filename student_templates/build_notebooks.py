@@ -33,7 +33,7 @@ class Cell:
 
 
 def _gan_training_loop() -> str:
-    """The reference GAN training loop's source, so the notebooks and the calibration run share it."""
+    """Return the reference GAN training loop's source, so the notebooks and the calibration run share it."""
     from reference.gan import train_gan
 
     return inspect.getsource(train_gan)

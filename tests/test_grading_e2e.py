@@ -164,7 +164,7 @@ def test_input_call_exits_one_with_message(tmp_path, data_dir):
 
 
 def test_check_hides_hidden_tests(tmp_path, data_dir):
-    # Relative paths, as a learner types them, from the folder that holds the notebook.
+    # Relative paths, as a learner types them, from the folder that contains the notebook.
     shutil.copyfile(SUBMISSIONS / "scaler_all_rows.ipynb", tmp_path / "mine.ipynb")
     completed = run_cli("check", "mine.ipynb", "--data-dir", os.path.relpath(data_dir, tmp_path),
                         "--output", "feedback", cwd=tmp_path)

@@ -81,7 +81,7 @@ class ExecutionBackend(ABC):
     def execute(self, workspace: Path, limits: ExecutionLimits) -> ExecutionOutcome:
         """Run the workspace's notebook and return its outcome.
 
-        Never raises for anything the notebook does: timeouts, kernel deaths and
-        memory exhaustion come back as an outcome. Raises only when the back end
-        itself cannot start.
+        Implementations report everything the notebook does (timeouts, kernel
+        deaths, memory exhaustion) as an outcome, and raise only when the back
+        end itself cannot start.
         """

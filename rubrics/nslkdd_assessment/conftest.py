@@ -128,15 +128,20 @@ def xgb_test_predictions(artifacts, request) -> np.ndarray:
     return class_predictions(model, x_test)
 
 
+def require_widths(model, variable: str, inputs: int, outputs: int, fix: str) -> None:
+    """Fail unless the Keras model takes `inputs` values per row and returns `outputs`."""
+    input_width = model.inputs[0].shape[-1]
+    output_width = model.outputs[0].shape[-1]
+    assert input_width == inputs, f"{variable} takes {input_width} inputs per row, not {inputs}. {fix}"
+    assert output_width == outputs, f"{variable} returns {output_width} outputs per row, not {outputs}. {fix}"
+
+
 @pytest.fixture(scope="session")
 def autoencoder(artifacts):
     model = artifacts.get("autoencoder_model")
     width = artifacts.get("x_test").shape[1]
-    input_width = model.inputs[0].shape[-1]
-    output_width = model.outputs[0].shape[-1]
-    assert input_width == width and output_width == width, (
-        f"autoencoder_model maps {input_width} inputs to {output_width} outputs, but the data has {width} features."
-    )
+    require_widths(model, "autoencoder_model", width, width,
+                   f"It must reconstruct rows of the data's {width} features.")
     return model
 
 
@@ -162,12 +167,8 @@ def reconstruction_errors(artifacts, autoencoder, verified_split) -> Reconstruct
 def discriminator(artifacts):
     model = artifacts.get("discriminator_model")
     width = artifacts.get("x_test").shape[1]
-    input_width = model.inputs[0].shape[-1]
-    output_width = model.outputs[0].shape[-1]
-    assert input_width == width and output_width == 1, (
-        f"discriminator_model maps {input_width} inputs to {output_width} outputs; it must map a row of "
-        f"{width} features to one probability."
-    )
+    require_widths(model, "discriminator_model", width, 1,
+                   f"It must map a row of {width} features to one probability.")
     return model
 
 

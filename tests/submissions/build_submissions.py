@@ -44,7 +44,7 @@ optimal_threshold = np.percentile(train_scores, 95)
 thresh = optimal_threshold
 print("threshold:", thresh)""",
     },
-    # The scaler sees every row, test rows included, before the split.
+    # The scaler is fitted on every row, test rows included, before the split.
     "scaler_all_rows": {
         "split": """\
 scaler = MinMaxScaler().fit(numeric_cat_data)
@@ -104,7 +104,7 @@ gan_epochs = 3
 gan_batch_size = 256
 gan_learning_rate = 0.1""",
     },
-    # input() waits for an answer that never comes under a grader.
+    # input() waits for keyboard input, which never comes under a grader.
     "asks_for_input": {
         "ae-params": """\
 batch_size = 256
