@@ -9,9 +9,13 @@ STAMP := $(VENV)/.installed
 ADGRADE_DATA ?= $(CURDIR)/data/nsl-kdd
 export ADGRADE_DATA
 
+# The grading image's base: a CUDA runtime image by default; adgrade-base:bookworm is made from
+# Debian packages by docker/make-base-image.sh where no registry can be reached.
+BASE_IMAGE ?= nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
+
 DEMO_SUBMISSIONS := reference/solution.ipynb student_templates/nslkdd_assessment.ipynb $(wildcard tests/submissions/*.ipynb)
 
-.PHONY: setup data demo test bench clean
+.PHONY: setup data demo test bench image clean
 
 setup: $(STAMP)
 
@@ -34,6 +38,16 @@ demo: data
 
 test: data
 	$(BIN)/python -m pytest
+
+# Build the Docker grading image. With BASE_IMAGE=adgrade-base:bookworm the base is made
+# locally first and the course stack is installed from wheels built on this host.
+image: setup
+ifeq ($(BASE_IMAGE),adgrade-base:bookworm)
+	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || docker/make-base-image.sh $(BASE_IMAGE)
+	$(BIN)/adgrade image build --base-image $(BASE_IMAGE) --wheelhouse
+else
+	$(BIN)/adgrade image build --base-image $(BASE_IMAGE)
+endif
 
 bench: data
 	$(BIN)/python benchmarks/grading_overhead.py

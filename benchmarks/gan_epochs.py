@@ -15,7 +15,7 @@ for seed in range(4):
     split = course_split(data_dir, seed)
     for epochs, learning_rate in settings:
         set_seeds(seed)
-        generator = gan.build_generator(split.x_train.shape[1])
+        generator = gan.build_generator(split.x_train.shape[1], gan.GAN_LATENT_DIM)
         discriminator = gan.build_discriminator(split.x_train.shape[1])
         gan.train_gan(generator, discriminator, split.x_train_normal, epochs=epochs, batch_size=gan.GAN_BATCH_SIZE,
                       learning_rate=learning_rate, seed=seed)

@@ -4,7 +4,7 @@ Runs, alternately and in one process tree, (a) plain papermill on the reference
 solution and (b) `adgrade grade` on the same notebook, each as a whole command,
 and prints the median wall times, their ratio, and where the grader's time goes.
 
-    python benchmarks/grading_overhead.py [--repeats 3] [--data-dir DIR] [--json FILE]
+    python benchmarks/grading_overhead.py [--repeats 3] [--backend local] [--data-dir DIR] [--json FILE]
 """
 
 from __future__ import annotations
@@ -39,13 +39,13 @@ def plain_papermill(data_dir: Path, scratch: Path) -> float:
     return time.perf_counter() - started
 
 
-def graded(data_dir: Path, scratch: Path) -> tuple[float, dict[str, float]]:
+def graded(data_dir: Path, scratch: Path, backend: str) -> tuple[float, dict[str, float]]:
     """Grade the solution with the adgrade command line; return wall seconds and the result's timings."""
     output = scratch / "adgrade"
     shutil.rmtree(output, ignore_errors=True)
     started = time.perf_counter()
     subprocess.run([str(BIN / "adgrade"), "grade", str(SOLUTION), "--data-dir", str(data_dir),
-                    "--output", str(output), "--json"], check=True, capture_output=True)
+                    "--output", str(output), "--backend", backend, "--json"], check=True, capture_output=True)
     wall = time.perf_counter() - started
     result = json.loads((output / "result.json").read_text())
     if result["score"] != result["max_score"]:
@@ -58,6 +58,8 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="runs of each command (default: %(default)s)")
     parser.add_argument("--data-dir", type=Path, default=Path(os.environ.get("ADGRADE_DATA", "data/nsl-kdd")),
                         help="NSL-KDD folder (default: $ADGRADE_DATA)")
+    parser.add_argument("--backend", default="local", choices=("local", "bwrap", "docker"),
+                        help="back end for adgrade grade (default: %(default)s, which runs like plain papermill)")
     parser.add_argument("--json", type=Path, help="also write the measurements to this file")
     args = parser.parse_args()
 
@@ -66,7 +68,7 @@ def main() -> int:
     try:
         for repeat in range(args.repeats):
             papermill_walls.append(plain_papermill(args.data_dir, scratch))
-            wall, timings = graded(args.data_dir, scratch)
+            wall, timings = graded(args.data_dir, scratch, args.backend)
             grade_walls.append(wall)
             splits.append(timings)
             print(f"run {repeat + 1}/{args.repeats}: papermill {papermill_walls[-1]:.1f} s, "
@@ -90,7 +92,7 @@ def main() -> int:
 
     print()
     print(f"plain papermill, median of {args.repeats}: {plain:.1f} s")
-    print(f"adgrade grade, median of {args.repeats}:   {grading:.1f} s")
+    print(f"adgrade grade --backend {args.backend}, median of {args.repeats}:   {grading:.1f} s")
     print(f"ratio adgrade / papermill: {grading / plain:.3f} (overhead {100 * (grading / plain - 1):+.1f}%)")
     print("split of adgrade's wall time (medians):")
     for name, seconds in parts.items():

@@ -37,14 +37,20 @@ def _positive(kind):
     return parse
 
 
-def _add_grading_options(parser: argparse.ArgumentParser) -> None:
+def _add_grading_options(parser: argparse.ArgumentParser, default_backend: str) -> None:
     parser.add_argument("notebook", type=Path, help="the submitted .ipynb file")
     parser.add_argument("--data-dir", type=Path, help=f"folder with the NSL-KDD files (default: ${data.DATA_ENV})")
     parser.add_argument("--output", type=Path, help="folder for result.json and the executed notebook "
                         "(default: ./adgrade-out/<notebook name>)")
     parser.add_argument("--rubric", default="nslkdd_assessment",
                         help="rubric name under rubrics/, or a path to a rubric folder (default: %(default)s)")
-    parser.add_argument("--backend", default="local", help="execution back end (default: %(default)s)")
+    parser.add_argument("--backend", choices=("docker", "bwrap", "local", "auto"), default=default_backend,
+                        help="where the notebook runs: docker (a container per submission), bwrap (bubblewrap "
+                        "namespaces), local (no isolation), or auto, the strongest available (default: %(default)s)")
+    parser.add_argument("--gpus", help="docker only: GPUs for the container, 'all', a count, or ids such as 0,1")
+    parser.add_argument("--image", help="docker only: the grading image (default: $ADGRADE_IMAGE or "
+                        "adgrade-grader:<version>)")
+    parser.add_argument("--cpus", type=_positive(float), help="sandboxes only: CPU quota in cores (default: all)")
     parser.add_argument("--cell-timeout", type=_positive(float), help="seconds one cell may run (default: the rubric's)")
     parser.add_argument("--notebook-timeout", type=_positive(float),
                         help="seconds the whole notebook may run (default: the rubric's)")
@@ -59,9 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     grade = commands.add_parser("grade", help="grade a submitted notebook and write result.json")
-    _add_grading_options(grade)
+    _add_grading_options(grade, default_backend="auto")
     check = commands.add_parser("check", help="a learner's self-check: visible tests and hints only")
-    _add_grading_options(check)
+    _add_grading_options(check, default_backend="local")
 
     summary = commands.add_parser("summary", help="one line per result.json found under DIR")
     summary.add_argument("dir", type=Path)
@@ -95,6 +101,10 @@ def build_parser() -> argparse.ArgumentParser:
     ensure = data_commands.add_parser("ensure", help="verify DIR, downloading whatever is missing or altered")
     ensure.add_argument("dir", type=Path)
     ensure.add_argument("--url", help="base URL of the files, as for fetch")
+
+    from harness.host_commands import add_parsers
+
+    add_parsers(commands)
     return parser
 
 
@@ -176,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
         return _data_command(args)
     if args.command == "summary":
         return _summary_command(args.dir)
+    if args.command in ("image", "doctor"):
+        from harness.host_commands import run_doctor_command, run_image_command
+
+        return run_image_command(args) if args.command == "image" else run_doctor_command(args)
     if args.command in ("reference", "rubric"):
         from harness.tools_commands import run_reference_command, run_rubric_command
 

@@ -29,7 +29,7 @@ def run_grading_command(args: argparse.Namespace, self_check: bool) -> int:
         return EXIT_USAGE
     try:
         rubric = load_rubric(args.rubric)
-        get_backend(args.backend)
+        backend = get_backend(args.backend, image=args.image, gpus=args.gpus)
         data_dir = data.resolve_data_dir(args.data_dir)
         needed = tuple(rubric.learner_files.values()) if self_check else (
             *rubric.learner_files.values(), *rubric.grader_files)
@@ -40,11 +40,12 @@ def run_grading_command(args: argparse.Namespace, self_check: bool) -> int:
         err_console.print(f"error: {error}")
         return EXIT_USAGE
 
-    options = GradingOptions(backend=args.backend, cell_timeout=args.cell_timeout,
+    # `auto` is settled once here, so the result names the back end that ran.
+    options = GradingOptions(backend=backend.name, cell_timeout=args.cell_timeout,
                              notebook_timeout=args.notebook_timeout, memory_mib=args.memory_limit,
-                             self_check=self_check)
+                             cpus=args.cpus, gpus=args.gpus, image=args.image, self_check=self_check)
     if not args.json:
-        err_console.print(f"Running {args.notebook} with rubric {rubric.name} {rubric.version} "
+        err_console.print(f"Running {args.notebook} in the {backend.name} back end with rubric {rubric.name} {rubric.version} "
                           f"({'self-check' if self_check else 'grading'}); this takes a few minutes on a CPU.")
     result = grade_submission(args.notebook, rubric, data_dir, output_dir, options)
 

@@ -13,6 +13,9 @@ import json
 from harness.rubric import ArtifactSpec
 
 EXPORT_TAG = "adgrade-export"
+# Cells the runner inserts after each task's last cell. They save that task's artifacts at once,
+# so a kernel that dies later (a memory kill, os._exit) does not take finished tasks with it.
+CHECKPOINT_TAG = "adgrade-checkpoint"
 MANIFEST = "manifest.json"
 ENVIRONMENT = "environment.json"
 
@@ -32,13 +35,18 @@ SCALER_ATTRIBUTES = ("mean_", "scale_", "var_", "min_", "data_min_", "data_max_"
 
 _EXPORT_CODE = '''
 def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):
-    import importlib.metadata, json, math, os, platform, shutil, sys
+    import importlib.metadata, json, math, os, platform, sys
     import numpy
 
-    shutil.rmtree(export_dir, ignore_errors=True)
-    os.makedirs(export_dir)
+    # Entries saved by earlier checkpoints stay unless this export saves them again.
+    os.makedirs(export_dir, exist_ok=True)
     namespace = sys.modules["__main__"].__dict__
     manifest = {}
+    try:
+        with open(os.path.join(export_dir, "{manifest}")) as handle:
+            manifest = dict(json.load(handle))
+    except Exception:
+        manifest = {}
 
     def plain(value):
         if isinstance(value, numpy.ndarray):

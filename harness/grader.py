@@ -16,7 +16,7 @@ from pathlib import Path
 import nbformat
 
 from harness import __version__, data
-from harness.execution import ExecutionLimits, ExecutionOutcome, get_backend
+from harness.execution import BackendError, ExecutionBackend, ExecutionLimits, ExecutionOutcome, get_backend
 from harness.execution.base import EXECUTED_NOTEBOOK, EXPORT_DIR, RUNNER_LOG
 from harness.export import ENVIRONMENT
 from harness.intake import InvalidSubmission, locked_cell_warnings, prepare_workspace, read_submission
@@ -43,10 +43,15 @@ STATUS_OF_OUTCOME = {
 
 @dataclass
 class GradingOptions:
+    """How to grade: the back end (`docker`, `bwrap`, `local` or `auto`) and overrides of the rubric's limits."""
+
     backend: str = "local"
     cell_timeout: float | None = None
     notebook_timeout: float | None = None
     memory_mib: int | None = None
+    cpus: float | None = None
+    gpus: str | None = None
+    image: str | None = None
     self_check: bool = False
 
     def limits(self, rubric: Rubric) -> ExecutionLimits:
@@ -55,7 +60,13 @@ class GradingOptions:
             notebook_timeout=self.notebook_timeout or rubric.limits.notebook_timeout,
             export_timeout=rubric.limits.export_timeout,
             memory_mib=self.memory_mib or rubric.limits.memory_mib,
+            cpus=self.cpus or rubric.limits.cpus,
+            max_processes=rubric.limits.max_processes,
+            disk_mib=rubric.limits.disk_mib,
         )
+
+    def make_backend(self) -> ExecutionBackend:
+        return get_backend(self.backend, image=self.image, gpus=self.gpus)
 
 
 def _harness_environment() -> dict[str, object]:
@@ -98,15 +109,16 @@ def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_c
         return (f"The notebook ran past its total time limit{' in ' + where if where else ''}. Make it faster "
                 "(fewer epochs or boosting rounds) or check for an endless loop.")
 
-    # NOTE: the export cell needs a live kernel, so after a kernel death or a memory kill nothing is
-    # saved and even tasks finished earlier score nothing.
+    # The export cell needs a live kernel; what survives a kernel death is what the checkpoint
+    # after each finished task saved.
     if outcome.status == "kernel_died":
-        return (f"The Python kernel died{' in ' + where if where else ''} (os._exit, a crash or a kill), so the "
-                "grader could not save any of your objects and no task could be scored. Remove the call that "
-                "ends the process.")
+        return (f"The Python kernel died{' in ' + where if where else ''} (os._exit, a crash or a kill). Tasks "
+                "completed before it were still scored; later ones could not be. Remove the call that ends "
+                "the process.")
     if outcome.status == "memory_limit":
-        return (f"{outcome.message[0].upper()}{outcome.message[1:]}{' in ' + where if where else ''}, so no task "
-                "could be scored. Reduce batch sizes or copies of the data.")
+        return (f"{outcome.message[0].upper()}{outcome.message[1:]}{' in ' + where if where else ''}. Tasks "
+                "completed before it were still scored; later ones could not be. Reduce batch sizes or copies "
+                "of the data.")
 
     if outcome.status == "runner_failed":
         return f"The notebook could not be run: {outcome.message}"
@@ -138,6 +150,9 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
     except InvalidSubmission as error:
         result.status = "invalid_submission"
         result.message = str(error)
+    except BackendError as error:
+        result.status = "harness_error"
+        result.message = f"The execution back end cannot run: {error}"
     except Exception as error:  # any harness failure still ends in a recorded result
         logger.error("harness error grading %s: %s", notebook, traceback.format_exc())
         result.status = "harness_error"
@@ -174,7 +189,8 @@ def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Pa
     parameters = {**rubric.parameters, "seed": rubric.seed}
     prepare_workspace(intake, rubric, data_dir, workspace, limits, parameters)
 
-    backend = get_backend(options.backend)
+    backend = options.make_backend()
+    result.environment["backend"] = backend.name
     scorer = Scorer(rubric, data_dir, scoring_dir)
     try:
         _execute_and_score(backend, workspace, intake.notebook, limits, rubric, output_dir, options, result,
@@ -184,7 +200,7 @@ def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Pa
         raise
 
 
-def _execute_and_score(backend, workspace: Path, notebook: nbformat.NotebookNode, limits: ExecutionLimits, rubric: Rubric, output_dir: Path,
+def _execute_and_score(backend: ExecutionBackend, workspace: Path, notebook: nbformat.NotebookNode, limits: ExecutionLimits, rubric: Rubric, output_dir: Path,
                        options: GradingOptions, result: GradeResult, scorer: Scorer) -> None:
     outcome = backend.execute(workspace, limits)
     result.timings.update({f"execution_{k}": v for k, v in outcome.timings.items()})
@@ -213,9 +229,12 @@ def _execute_and_score(backend, workspace: Path, notebook: nbformat.NotebookNode
     if environment_file.is_file():
         try:
             result.environment = {**json.loads(environment_file.read_text(encoding="utf-8")),
-                                  "harness": __version__, "backend": options.backend, "recorded_by": "kernel"}
+                                  "harness": __version__, "recorded_by": "kernel"}
         except ValueError:
             result.warnings.append("The notebook's environment record was not valid JSON.")
+    # The back end's own record comes last, so nothing the notebook wrote can replace it.
+    result.environment["backend"] = backend.name
+    result.environment["sandbox"] = outcome.sandbox
 
     started = time.monotonic()
     select = [t.name for t in rubric.tests if t.visibility == "visible"] if options.self_check else None

@@ -141,6 +141,7 @@ def prepare_workspace(intake: Intake, rubric: Rubric, data_dir: Path, workspace:
             "cell_timeout": limits.cell_timeout,
             "notebook_timeout": limits.notebook_timeout,
             "export_timeout": limits.export_timeout,
+            "memory_mib": limits.memory_mib,
         },
         "artifacts": [spec.model_dump() for spec in rubric.artifacts],
         "kernel_name": "python3",

@@ -85,6 +85,11 @@ class Limits(BaseModel):
     notebook_timeout: float = 1800.0
     export_timeout: float = 120.0
     memory_mib: int = 8192
+    # Sandboxed back ends only (docker, bwrap): a CPU quota in cores (None: all the host's
+    # cores), processes and threads together, and what the notebook may write.
+    cpus: float | None = Field(default=None, gt=0)
+    max_processes: int = Field(default=1024, ge=16)
+    disk_mib: int = Field(default=2048, ge=16)
 
 
 class Rubric(BaseModel):

@@ -27,7 +27,7 @@ THRESHOLD_PERCENTILE = 95
 RECONSTRUCTION_WEIGHT = 0.9
 
 
-def build_generator(input_dim: int, latent_dim: int = GAN_LATENT_DIM):
+def build_generator(input_dim: int, latent_dim: int):
     from tensorflow import keras
     from tensorflow.keras import layers
 
@@ -116,7 +116,7 @@ def _detector_metrics(split: CourseSplit, train_scores, test_scores, kddtest_sco
 def evaluate_gan(split: CourseSplit, seed: int, quick: bool = False) -> dict[str, float]:
     """Train the course's GAN on normal training rows and score rows by its discriminator."""
     x_normal = split.x_train_normal[:2000] if quick else split.x_train_normal
-    generator_model = build_generator(split.x_train.shape[1])
+    generator_model = build_generator(split.x_train.shape[1], GAN_LATENT_DIM)
     discriminator_model = build_discriminator(split.x_train.shape[1])
     train_gan(generator_model, discriminator_model, x_normal, epochs=QUICK_EPOCHS if quick else GAN_EPOCHS,
               batch_size=GAN_BATCH_SIZE, learning_rate=GAN_LEARNING_RATE, seed=seed)

@@ -39,6 +39,13 @@ def _gan_training_loop() -> str:
     return inspect.getsource(train_gan)
 
 
+def _reference_source(name: str) -> str:
+    """Return a reference function's source, so the solution runs where the reference package is absent."""
+    from reference import gan
+
+    return inspect.getsource(getattr(gan, name))
+
+
 CELLS = [
     Cell("title", "markdown", "instructions", """\
 # Assessment: detecting network intrusions on NSL-KDD
@@ -345,17 +352,13 @@ gan_learning_rate = 2e-4"""),
 
     Cell("generator", "code", "task", f"""\
 generator_model = {FIX_ME}
-generator_model.summary()""", task="gan", solution="""\
-from reference.gan import build_generator
-
+generator_model.summary()""", task="gan", solution=_reference_source("build_generator") + """
 generator_model = build_generator(input_dim, gan_latent_dim)
 generator_model.summary()"""),
 
     Cell("discriminator", "code", "task", f"""\
 discriminator_model = {FIX_ME}
-discriminator_model.summary()""", task="gan", solution="""\
-from reference.gan import build_discriminator
-
+discriminator_model.summary()""", task="gan", solution=_reference_source("build_discriminator") + """
 discriminator_model = build_discriminator(input_dim)
 discriminator_model.summary()"""),
 

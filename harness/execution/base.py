@@ -30,12 +30,45 @@ OutcomeStatus = Literal[
 
 @dataclass(frozen=True)
 class ExecutionLimits:
-    """Limits for one notebook run, in seconds and MiB."""
+    """Limits for one notebook run, in seconds, MiB and counts.
+
+    `cpus` is a CPU quota in cores (None: every core of the host); `max_processes`
+    caps processes and threads together; `disk_mib` caps what the notebook writes.
+    The local back end enforces only the time and memory limits.
+    """
 
     cell_timeout: float
     notebook_timeout: float
     export_timeout: float
     memory_mib: int
+    cpus: float | None = None
+    max_processes: int = 1024
+    disk_mib: int = 2048
+    # Time allowed beyond the notebook and export limits for kernel start-up and a kernel that
+    # ignores interrupts, before the back end kills the run from outside.
+    grace_seconds: float = 150.0
+
+
+def hard_time_limit(limits: ExecutionLimits) -> float:
+    """Seconds after which a back end kills the run from outside, whatever the runner is doing."""
+    return limits.notebook_timeout + limits.export_timeout + limits.grace_seconds
+
+
+def kernel_settings(home: str) -> dict[str, str]:
+    """Environment every back end gives the runner and its kernel, with HOME and caches under `home`."""
+    return {
+        # Fixed string hashing, so set-ordered feature columns are the same on every run.
+        "PYTHONHASHSEED": "0",
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "MPLBACKEND": "Agg",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+        "HOME": home,
+        "JUPYTER_RUNTIME_DIR": f"{home}/jupyter",
+        "IPYTHONDIR": f"{home}/ipython",
+        "KERAS_HOME": f"{home}/keras",
+        "MPLCONFIGDIR": f"{home}/matplotlib",
+    }
 
 
 class FailedCell(BaseModel):
@@ -57,6 +90,8 @@ class ExecutionOutcome(BaseModel):
     exported: bool = False
     export_error: str | None = None
     timings: dict[str, float] = Field(default_factory=dict)
+    # What the back end reports about where the notebook ran (name, image, GPUs, limits).
+    sandbox: dict[str, object] = Field(default_factory=dict)
 
     def write(self, workspace: Path) -> None:
         (workspace / OUTCOME_FILE).write_text(self.model_dump_json(indent=2), encoding="utf-8")
@@ -72,10 +107,24 @@ class ExecutionOutcome(BaseModel):
             return None
 
 
+class BackendError(Exception):
+    """An execution back end is unknown or cannot run on this machine."""
+
+
 class ExecutionBackend(ABC):
     """Runs `python -m harness.execution.runner WORKSPACE` somewhere, within limits."""
 
     name: str = ""
+
+    def problem(self) -> str | None:
+        """Why this back end cannot run here, with the fix; None when it can."""
+        return None
+
+    def check(self) -> None:
+        """Raise BackendError when the back end cannot run here."""
+        problem = self.problem()
+        if problem:
+            raise BackendError(problem)
 
     @abstractmethod
     def execute(self, workspace: Path, limits: ExecutionLimits) -> ExecutionOutcome:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import logging
 import time
 
-from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import Engine, papermill_engines
 
 from harness.execution.base import ExecutionOutcome, FailedCell
-from harness.export import EXPORT_TAG
+from harness.export import CHECKPOINT_TAG, EXPORT_TAG
 
 logger = logging.getLogger(__name__)
 
@@ -24,6 +24,10 @@ TIMEOUT_ENAME = "CellTimeoutError"
 
 def _cell_task(cell) -> str | None:
     return (cell.get("metadata", {}).get("adgrade") or {}).get("task")
+
+
+def _has_tag(cell, tag: str) -> bool:
+    return tag in cell.get("metadata", {}).get("tags", [])
 
 
 class GradingClient(PapermillNotebookClient):
@@ -58,8 +62,25 @@ class GradingClient(PapermillNotebookClient):
         started = time.monotonic()
         with self.setup_kernel(**kwargs):
             self.outcome.timings["kernel_start"] = round(time.monotonic() - started, 3)
+            self._mark_kernel_for_oom_killer()
             self.papermill_execute_cells()
         return self.nb
+
+    def _mark_kernel_for_oom_killer(self) -> None:
+        """Make the kernel (and what it starts) the out-of-memory killer's first choice.
+
+        In a sandbox the kernel and this runner share one memory limit; the kernel must be
+        the process that dies, so the runner lives on to record which cell was running.
+        Raising the score needs no privilege.
+        """
+        pid = getattr(getattr(self.km, "provisioner", None), "pid", None)
+        if not pid:
+            return
+        try:
+            with open(f"/proc/{pid}/oom_score_adj", "w") as handle:
+                handle.write("1000")
+        except OSError as error:
+            logger.info("could not raise the kernel's oom_score_adj: %s", error)
 
     def papermill_execute_cells(self):
         export_index = next((i for i, cell in enumerate(self.nb.cells)
@@ -69,6 +90,9 @@ class GradingClient(PapermillNotebookClient):
         self.outcome.status = "completed"
         for index, cell in enumerate(self.nb.cells):
             if index == export_index:
+                continue
+            if _has_tag(cell, CHECKPOINT_TAG):
+                self._run_checkpoint(cell, index)
                 continue
             if not self._run_cell(cell, index):
                 break
@@ -90,12 +114,28 @@ class GradingClient(PapermillNotebookClient):
             self.outcome.export_error = export_outcome.message or export_outcome.status
         self.outcome.timings["export"] = round(time.monotonic() - started, 3)
 
+    def _run_checkpoint(self, cell, index: int) -> None:
+        """Save a finished task's artifacts; a failure here is noted and the notebook goes on."""
+        started = time.monotonic()
+        self.exporting = True
+        checkpoint_outcome = ExecutionOutcome(status="completed")
+        saved, self.outcome = self.outcome, checkpoint_outcome
+        try:
+            self._run_cell(cell, index)
+        finally:
+            self.outcome = saved
+            self.exporting = False
+        if checkpoint_outcome.status != "completed":
+            logger.warning("checkpoint cell %d did not finish: %s", index, checkpoint_outcome.message)
+        self.outcome.timings["checkpoints"] = round(
+            self.outcome.timings.get("checkpoints", 0.0) + time.monotonic() - started, 3)
+
     def _run_cell(self, cell, index: int) -> bool:
         """Execute one cell; record a failure in the outcome and return False on one."""
         try:
             self.nb_man.cell_start(cell, index)
             self.execute_cell(cell, index)
-            if cell.cell_type == "code":
+            if cell.cell_type == "code" and not self.exporting:
                 self.outcome.cells_run += 1
             return True
         except CellExecutionError as error:
@@ -105,6 +145,10 @@ class GradingClient(PapermillNotebookClient):
         except DeadKernelError as error:
             self._record_failure(cell, index, "DeadKernelError", str(error))
             self.outcome.status = "kernel_died"
+            return False
+        except CellTimeoutError as error:
+            # The kernel did not answer the interrupt (it ignores SIGINT, or is stuck in C code).
+            self._record_failure(cell, index, TIMEOUT_ENAME, str(error).splitlines()[0])
             return False
         finally:
             self.nb_man.cell_complete(self.nb.cells[index], cell_index=index)

@@ -18,13 +18,11 @@ from pathlib import Path
 import nbformat
 
 from harness.execution.base import (EXECUTED_NOTEBOOK, RUNNER_LOG, ExecutionBackend, ExecutionLimits,
-                                    ExecutionOutcome, FailedCell)
+                                    ExecutionOutcome, FailedCell, hard_time_limit, kernel_settings)
 
 logger = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.25
-# Time allowed beyond the notebook limit for kernel start-up and the export cell.
-STARTUP_GRACE_SECONDS = 150.0
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 
 
@@ -108,20 +106,36 @@ def _kill_strays(workspace: Path) -> None:
 def kernel_environment(workspace: Path, runtime_dir: Path) -> dict[str, str]:
     """Environment for the runner and the kernel it starts."""
     environment = dict(os.environ)
-    environment.update({
-        # Fixed string hashing, so set-ordered feature columns are the same on every run.
-        "PYTHONHASHSEED": "0",
-        "PYTHONUNBUFFERED": "1",
-        "MPLBACKEND": "Agg",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "HOME": str(runtime_dir),
-        "JUPYTER_RUNTIME_DIR": str(runtime_dir / "jupyter"),
-        "IPYTHONDIR": str(runtime_dir / "ipython"),
-        "KERAS_HOME": str(runtime_dir / "keras"),
-    })
+    environment.update(kernel_settings(str(runtime_dir)))
     for name in ("ADGRADE_DATA", "PYTHONPATH"):
         environment.pop(name, None)
     return environment
+
+
+def settle_outcome(workspace: Path, limits: ExecutionLimits, killed_for: str | None,
+                   returncode: int | None) -> ExecutionOutcome:
+    """The runner's outcome, or one made here when the run was killed from outside or wrote none."""
+    outcome = ExecutionOutcome.read(workspace)
+    if killed_for == "memory_limit":
+        failed = running_cell(workspace, "MemoryLimit")
+        if failed is None and outcome is not None:
+            failed = outcome.failed_cell
+        return ExecutionOutcome(
+            status="memory_limit", failed_cell=failed,
+            message=f"the notebook used more than {limits.memory_mib} MiB of memory and was stopped",
+        )
+    if killed_for == "notebook_timeout":
+        return ExecutionOutcome(
+            status="notebook_timeout", failed_cell=running_cell(workspace, "NotebookTimeout"),
+            message=f"the notebook ran past {limits.notebook_timeout:.0f} s and was stopped",
+        )
+    if outcome is None:
+        return ExecutionOutcome(
+            status="runner_failed",
+            message=f"the runner exited with status {returncode} without writing a result; "
+                    f"see the runner log ({RUNNER_LOG})",
+        )
+    return outcome
 
 
 class LocalBackend(ExecutionBackend):
@@ -130,7 +144,7 @@ class LocalBackend(ExecutionBackend):
     def execute(self, workspace: Path, limits: ExecutionLimits) -> ExecutionOutcome:
         runtime_dir = workspace.parent / "runtime"
         runtime_dir.mkdir(exist_ok=True)
-        hard_limit = limits.notebook_timeout + limits.export_timeout + STARTUP_GRACE_SECONDS
+        hard_limit = hard_time_limit(limits)
         memory_limit = limits.memory_mib * 1024 * 1024
 
         started = time.monotonic()
@@ -158,23 +172,8 @@ class LocalBackend(ExecutionBackend):
 
         _kill_strays(workspace)
 
-        outcome = ExecutionOutcome.read(workspace)
-        if killed_for == "memory_limit":
-            outcome = ExecutionOutcome(
-                status="memory_limit", failed_cell=running_cell(workspace, "MemoryLimit"),
-                message=f"the notebook used more than {limits.memory_mib} MiB of memory and was stopped",
-            )
-        elif killed_for == "notebook_timeout":
-            outcome = ExecutionOutcome(
-                status="notebook_timeout", failed_cell=running_cell(workspace, "NotebookTimeout"),
-                message=f"the notebook ran past {limits.notebook_timeout:.0f} s and was stopped",
-            )
-        elif outcome is None:
-            outcome = ExecutionOutcome(
-                status="runner_failed",
-                message=f"the runner exited with status {process.returncode} without writing a result; "
-                        f"see {workspace.parent / RUNNER_LOG}",
-            )
+        outcome = settle_outcome(workspace, limits, killed_for, process.returncode)
         outcome.timings["backend_total"] = round(time.monotonic() - started, 3)
         outcome.timings["peak_memory_mib"] = round(peak / 1024 / 1024, 1)
+        outcome.sandbox = {"name": self.name, "isolation": "none"}
         return outcome

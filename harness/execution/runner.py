@@ -1,13 +1,23 @@
 """Entry point that every back end starts: `python -m harness.execution.runner WORKSPACE`.
 
-It reads WORKSPACE/job.json, fills in the export cell, runs the notebook with the
-`adgrade` papermill engine and writes the executed notebook and execution.json.
+It reads WORKSPACE/job.json, fills in the export cell, inserts a checkpoint after
+each task's last cell, runs the notebook with the `adgrade` papermill engine and
+writes the executed notebook and execution.json.
+
+Sandboxed back ends add two options: `--input DIR` copies the notebook and job.json
+from a read-only folder into the workspace first, and `--kill-leftovers` kills every
+other process the sandbox user owns once the run is over (a fork bomb, a daemon the
+notebook started), so the sandbox is quiet when the back end collects the results.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import os
+import shutil
+import signal
 import sys
 import time
 import traceback
@@ -20,12 +30,45 @@ from papermill.exceptions import PapermillExecutionError
 from harness.execution import engine  # noqa: F401  (registers the papermill engine)
 from harness.execution.base import (EXECUTED_NOTEBOOK, EXPORT_DIR, JOB_FILE, SUBMISSION_NOTEBOOK,
                                     ExecutionOutcome)
-from harness.export import EXPORT_TAG, export_cell_source
+from harness.execution.cgroups import oom_kill_count
+from harness.export import CHECKPOINT_TAG, EXPORT_TAG, export_cell_source
 from harness.rubric import ArtifactSpec
 
 logger = logging.getLogger("harness.execution.runner")
 
 PREPARED_NOTEBOOK = "prepared.ipynb"
+
+
+def _task_of(cell) -> str | None:
+    return (cell.get("metadata", {}).get("adgrade") or {}).get("task")
+
+
+def insert_checkpoints(notebook: nbformat.NotebookNode, specs: list[ArtifactSpec], export_dir: str) -> int:
+    """Insert a checkpoint cell after the last cell of each task that owns artifacts.
+
+    No checkpoint follows a task when no code cell runs between it and the export cell.
+    Returns the number of checkpoints inserted.
+    """
+    owned = {spec.task for spec in specs}
+    last_cell: dict[str, int] = {}
+    for index, cell in enumerate(notebook.cells):
+        task = _task_of(cell)
+        if task in owned and cell.cell_type == "code":
+            last_cell[task] = index
+
+    inserted = 0
+    for task, index in sorted(last_cell.items(), key=lambda item: item[1], reverse=True):
+        later = notebook.cells[index + 1:]
+        if not any(c.cell_type == "code" and EXPORT_TAG not in c.get("metadata", {}).get("tags", [])
+                   for c in later):
+            continue
+        cell = nbformat.v4.new_code_cell(
+            source=export_cell_source([s for s in specs if s.task == task], export_dir),
+            metadata={"tags": [CHECKPOINT_TAG], "adgrade": {"checkpoint": task}},
+        )
+        notebook.cells.insert(index + 1, cell)
+        inserted += 1
+    return inserted
 
 
 def run(workspace: Path) -> ExecutionOutcome:
@@ -36,11 +79,14 @@ def run(workspace: Path) -> ExecutionOutcome:
 
     notebook = nbformat.read(workspace / SUBMISSION_NOTEBOOK, as_version=4)
     specs = [ArtifactSpec.model_validate(spec) for spec in job["artifacts"]]
+    export_dir = str((workspace / EXPORT_DIR).resolve())
     for cell in notebook.cells:
         if EXPORT_TAG in cell.get("metadata", {}).get("tags", []):
-            cell.source = export_cell_source(specs, str((workspace / EXPORT_DIR).resolve()))
+            cell.source = export_cell_source(specs, export_dir)
+    insert_checkpoints(notebook, specs, export_dir)
     nbformat.write(notebook, workspace / PREPARED_NOTEBOOK)
 
+    oom_kills_before = oom_kill_count()
     try:
         papermill.execute_notebook(
             str(workspace / PREPARED_NOTEBOOK),
@@ -65,18 +111,53 @@ def run(workspace: Path) -> ExecutionOutcome:
             outcome.message = f"{type(error).__name__}: {error}"[:2000]
         logger.error("runner failed: %s", traceback.format_exc())
 
+    # In a sandbox the kernel is killed by the kernel's out-of-memory killer, which the
+    # notebook client only sees as a dead kernel; the memory cgroup's counter tells them apart.
+    if outcome.status == "kernel_died" and oom_kill_count() > oom_kills_before:
+        outcome.status = "memory_limit"
+        memory = limits.get("memory_mib")
+        outcome.message = (f"the notebook used more than {memory} MiB of memory and was stopped" if memory
+                           else "the notebook ran out of memory and was stopped")
+        if outcome.failed_cell is not None:
+            outcome.failed_cell.ename = "MemoryLimit"
+
     outcome.timings["runner_total"] = round(time.monotonic() - started, 3)
     outcome.write(workspace)
     return outcome
 
 
+def kill_leftovers() -> None:
+    """Kill every process this user may signal, except this one and the sandbox's init.
+
+    Only for a sandbox with its own PID namespace, where that means the notebook's processes.
+    """
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if len(argv) != 1:
-        print("usage: python -m harness.execution.runner WORKSPACE", file=sys.stderr)
-        return 2
+    parser = argparse.ArgumentParser(prog="python -m harness.execution.runner",
+                                     description="Run a prepared grading workspace's notebook.")
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--input", type=Path, help="read-only folder holding the notebook and job.json")
+    parser.add_argument("--kill-leftovers", action="store_true",
+                        help="kill the sandbox user's other processes when done (sandboxes only)")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    outcome = run(Path(argv[0]))
+
+    home = os.environ.get("HOME")
+    if home:  # a sandbox's HOME is on a fresh tmpfs
+        Path(home).mkdir(parents=True, exist_ok=True)
+    if args.input is not None:
+        for name in (SUBMISSION_NOTEBOOK, JOB_FILE):
+            shutil.copyfile(args.input / name, args.workspace / name)
+    try:
+        outcome = run(args.workspace)
+    finally:
+        if args.kill_leftovers:
+            kill_leftovers()
     return 0 if outcome.status != "runner_failed" else 1
 
 

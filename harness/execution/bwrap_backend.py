@@ -1,0 +1,177 @@
+"""The `bwrap` back end: bubblewrap namespaces and Linux control groups, for hosts without Docker.
+
+What encloses the notebook, and what enforces each limit:
+
+- network: a network namespace of its own with only a loopback device (`--unshare-net`);
+- files: a new mount namespace whose root is empty but for read-only binds of /usr, /etc,
+  the Python installation and the harness package; the workspace is the only writable
+  folder besides a private /tmp, its data folder is bound read-only, and nothing else of
+  the grading host (grader-held data, rubrics, the solution, home folders) exists inside;
+- identity: a user namespace in which the notebook runs as uid 65534 with no capabilities;
+- processes: a PID namespace, so the notebook sees and can signal only its own processes,
+  and everything dies with the sandbox (`--die-with-parent`);
+- memory and processes: as root, a control group per submission (`memory.limit_in_bytes`
+  and `pids.max` under cgroup v1, `memory.max` and `pids.max` under v2), enforced by the
+  kernel; without root, a watchdog polls the sandbox's resident memory four times a
+  second and RLIMIT_NPROC caps the user's processes;
+- time: the runner's own per-cell and notebook limits, and a kill from outside;
+- disk: RLIMIT_FSIZE caps each file the notebook writes; the workspace is a folder on the
+  host's disk, so the total is not capped as Docker's tmpfs caps it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import sysconfig
+import time
+from functools import cache
+from pathlib import Path
+
+import harness
+from harness.execution.base import (RUNNER_LOG, ExecutionBackend, ExecutionLimits, ExecutionOutcome,
+                                    hard_time_limit, kernel_settings)
+from harness.execution.cgroups import SubmissionCgroup, cgroup_version
+from harness.execution.local import POLL_SECONDS, _kill_tree, _process_tree, _resident_bytes, settle_outcome
+
+logger = logging.getLogger(__name__)
+
+SANDBOX_UID = 65534
+SANDBOX_WORKSPACE = "/workspace"
+INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: apt-get install bubblewrap; Fedora: dnf install bubblewrap) "
+                "or choose another back end: --backend docker or --backend local.")
+
+
+def _python_paths() -> list[str]:
+    """Folders the runner's Python needs: the installation, the environment and the harness package."""
+    paths = {sys.base_prefix, sys.prefix, sys.exec_prefix, str(Path(harness.__file__).resolve().parent)}
+    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
+        paths.add(sysconfig.get_paths()[key])
+    # The interpreter may be a link out of the environment (a venv's bin/python).
+    paths.add(str(Path(sys.executable).resolve().parent.parent))
+    resolved = sorted({str(Path(p).resolve()) for p in paths if p and Path(p).exists()})
+    # A folder inside another one on the list is already bound.
+    return [p for p in resolved if not any(p != q and p.startswith(q + os.sep) for q in resolved)]
+
+
+def _system_binds() -> list[str]:
+    args = []
+    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "etc"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    return args
+
+
+def bwrap_command(workspace: Path, limits: ExecutionLimits, command: list[str]) -> list[str]:
+    """The bwrap command line that runs `command` in the sandbox around `workspace`."""
+    home = "/tmp/home"
+    args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+            "--die-with-parent", "--new-session", "--hostname", "adgrade-sandbox",
+            *_system_binds()]
+    for path in _python_paths():
+        if not path.startswith(("/usr/", "/etc/")):
+            args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev",
+             "--size", str(256 * 1024 * 1024), "--tmpfs", "/tmp",
+             "--bind", str(workspace), SANDBOX_WORKSPACE,
+             "--ro-bind", str(workspace / "data"), f"{SANDBOX_WORKSPACE}/data",
+             "--remount-ro", "/",
+             "--chdir", SANDBOX_WORKSPACE, "--clearenv"]
+    environment = {**kernel_settings(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+                   "LANG": "C.UTF-8"}
+    for key, value in environment.items():
+        args += ["--setenv", key, value]
+    return [*args, "--", *command]
+
+
+@cache
+def _probe() -> str | None:
+    if shutil.which("bwrap") is None:
+        return f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}"
+    trial = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
+             "--die-with-parent", *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "true"]
+    try:
+        completed = subprocess.run(trial, capture_output=True, timeout=30, text=True)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"bubblewrap could not start a sandbox ({error}). {INSTALL_HINT}"
+    if completed.returncode != 0:
+        return (f"bubblewrap could not create its namespaces here: {completed.stderr.strip()[:300]}. Unprivileged "
+                "user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1, or "
+                "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), or this may be a container without "
+                "them; choose --backend docker or --backend local.")
+    return None
+
+
+class BwrapBackend(ExecutionBackend):
+    name = "bwrap"
+
+    def problem(self) -> str | None:
+        return _probe()
+
+    def execute(self, workspace: Path, limits: ExecutionLimits) -> ExecutionOutcome:
+        self.check()
+        started = time.monotonic()
+        (workspace / "data").mkdir(exist_ok=True)
+        command = bwrap_command(workspace, limits,
+                                [sys.executable, "-m", "harness.execution.runner", SANDBOX_WORKSPACE,
+                                 "--kill-leftovers"])
+        version = cgroup_version()
+        group = SubmissionCgroup(limits.memory_mib * 1024 * 1024, limits.max_processes, version) if version else None
+        file_limit = limits.disk_mib * 1024 * 1024
+
+        def enter_limits():
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_limit, file_limit))
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            if group is not None:
+                group.join()
+            else:
+                resource.setrlimit(resource.RLIMIT_NPROC, (limits.max_processes, limits.max_processes))
+
+        killed_for, peak = None, 0
+        try:
+            with open(workspace.parent / RUNNER_LOG, "wb") as log:
+                process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                           start_new_session=True, preexec_fn=enter_limits)
+                deadline = started + hard_time_limit(limits)
+                memory_limit = limits.memory_mib * 1024 * 1024
+                while process.poll() is None:
+                    time.sleep(POLL_SECONDS)
+                    if group is None:
+                        resident = _resident_bytes(_process_tree(process.pid))
+                        peak = max(peak, resident)
+                        if resident > memory_limit:
+                            killed_for = "memory_limit"
+                    if time.monotonic() > deadline:
+                        killed_for = "notebook_timeout"
+                    if killed_for:
+                        logger.warning("stopping sandbox %d: %s", process.pid, killed_for)
+                        _kill_tree(process.pid)
+                        process.wait()
+                        break
+            if group is not None:
+                peak = group.peak_bytes()
+                if killed_for is None and group.oom_kills():
+                    outcome = ExecutionOutcome.read(workspace)
+                    if outcome is None or outcome.status in ("kernel_died", "runner_failed"):
+                        killed_for = "memory_limit"
+        finally:
+            if group is not None:
+                group.close()
+
+        outcome = settle_outcome(workspace, limits, killed_for, process.returncode)
+        outcome.timings["backend_total"] = round(time.monotonic() - started, 3)
+        outcome.timings["peak_memory_mib"] = round(peak / 1024 / 1024, 1)
+        outcome.sandbox = {
+            "name": self.name, "isolation": "namespaces",
+            "memory_and_processes": f"cgroup v{version}" if version else "watchdog and RLIMIT_NPROC",
+            "limits": {"memory_bytes": limits.memory_mib * 1024 * 1024, "pids": limits.max_processes,
+                       "file_bytes": file_limit, "network": "none"},
+        }
+        return outcome
