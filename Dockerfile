@@ -32,12 +32,13 @@ ENV PATH=/opt/adgrade/bin:$PATH \
 # The pinned course stack goes in first, in a layer of its own, so that a change to the
 # harness rebuilds only the last layer.
 COPY docker/wheels/ /tmp/wheels/
-COPY pyproject.toml README.md /tmp/adgrade-src/
+COPY pyproject.toml /tmp/adgrade-src/
 RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('/tmp/adgrade-src/pyproject.toml', 'rb'))['project']['dependencies']))" > /tmp/requirements.txt \
     && if ls /tmp/wheels/*.whl >/dev/null 2>&1; then index="--no-index --find-links /tmp/wheels"; else index=""; fi \
     && pip install --no-cache-dir $index -r /tmp/requirements.txt "setuptools>=77" \
     && python -c "import papermill, ipykernel, tensorflow, xgboost, sklearn, pandas"
 
+COPY README.md /tmp/adgrade-src/
 COPY harness/ /tmp/adgrade-src/harness/
 RUN pip install --no-cache-dir --no-deps --no-build-isolation /tmp/adgrade-src \
     && rm -rf /tmp/wheels /tmp/adgrade-src /tmp/requirements.txt \

@@ -65,7 +65,8 @@ class ArtifactStore:
         title = self.rubric.task(spec.task).title
         path = self.directory / f"{spec.name}{FILE_SUFFIX[spec.kind]}"
         entry = self.manifest.get(spec.name, {})
-        if not path.is_file():
+        # A file a checkpoint saved earlier counts only while the latest export still says "saved".
+        if not path.is_file() or (self.manifest and entry.get("status") != "saved"):
             if not self.manifest:
                 return ArtifactMissing(spec, title, "could not be read: the notebook stopped before the grader "
                                        "could save its objects.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -50,7 +51,8 @@ def _add_grading_options(parser: argparse.ArgumentParser, default_backend: str) 
     parser.add_argument("--gpus", help="docker only: GPUs for the container, 'all', a count, or ids such as 0,1")
     parser.add_argument("--image", help="docker only: the grading image (default: $ADGRADE_IMAGE or "
                         "adgrade-grader:<version>)")
-    parser.add_argument("--cpus", type=_positive(float), help="sandboxes only: CPU quota in cores (default: all)")
+    parser.add_argument("--cpus", type=_positive(float), help="docker, or bwrap as root: CPU quota in cores "
+                        "(default: the rubric's, else every core)")
     parser.add_argument("--cell-timeout", type=_positive(float), help="seconds one cell may run (default: the rubric's)")
     parser.add_argument("--notebook-timeout", type=_positive(float),
                         help="seconds the whole notebook may run (default: the rubric's)")
@@ -178,8 +180,14 @@ def _summary_command(directory: Path) -> int:
     return EXIT_OK
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    # Raising here runs every `finally`: containers are removed and temporary folders deleted.
+    raise SystemExit(128 + signum)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
                         format="%(asctime)s %(name)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.command == "data":

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 
 from harness import data
 from harness.cli import EXIT_HARNESS, EXIT_NOT_GRADED, EXIT_OK, EXIT_USAGE, console, err_console
 from harness.execution import BackendError, get_backend
+from harness.execution.cgroups import cgroup_version
 from harness.grader import GradingOptions, grade_submission
 from harness.result import GradeResult, print_result
 from harness.rubric import RubricError, load_rubric
@@ -22,6 +24,20 @@ EXIT_OF_STATUS = {
 }
 
 
+def check_sandbox_options(args: argparse.Namespace, backend: str) -> None:
+    """Raise BackendError for an option that the chosen back end would ignore."""
+    if args.image and backend != "docker":
+        raise BackendError(f"--image applies to the docker back end only; this run uses {backend}.")
+    if args.cpus is None:
+        return
+    cores = os.cpu_count() or 1
+    if args.cpus > cores:
+        raise BackendError(f"--cpus {args.cpus:g} is more than this host's {cores} cores; pass at most {cores}.")
+    if backend == "local" or (backend == "bwrap" and cgroup_version() is None):
+        raise BackendError(f"--cpus cannot be enforced by the {backend} back end here: use --backend docker, "
+                           "or --backend bwrap as root (a cpu control group), or leave out --cpus.")
+
+
 def run_grading_command(args: argparse.Namespace, self_check: bool) -> int:
     output_dir: Path = args.output or Path("adgrade-out") / args.notebook.stem
     if output_dir.exists() and not output_dir.is_dir():
@@ -30,6 +46,7 @@ def run_grading_command(args: argparse.Namespace, self_check: bool) -> int:
     try:
         rubric = load_rubric(args.rubric)
         backend = get_backend(args.backend, image=args.image, gpus=args.gpus)
+        check_sandbox_options(args, backend.name)
         data_dir = data.resolve_data_dir(args.data_dir)
         needed = tuple(rubric.learner_files.values()) if self_check else (
             *rubric.learner_files.values(), *rubric.grader_files)

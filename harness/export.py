@@ -17,6 +17,7 @@ EXPORT_TAG = "adgrade-export"
 # so a kernel that dies later (a memory kill, os._exit) does not take finished tasks with it.
 CHECKPOINT_TAG = "adgrade-checkpoint"
 MANIFEST = "manifest.json"
+ASSESSMENT_CLAIMS = "assessment_claims.json"
 ENVIRONMENT = "environment.json"
 
 FILE_SUFFIX = {
@@ -92,6 +93,10 @@ def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):
 
     for spec in specs:
         entry = {"task": spec["task"], "status": "missing", "detail": ""}
+        # A file from an earlier checkpoint must not outlive a failed or missing export of the object.
+        stale = os.path.join(export_dir, spec["name"] + suffixes[spec["kind"]])
+        if os.path.lexists(stale):
+            os.remove(stale)
         for source in spec["sources"]:
             try:
                 obj = eval(source, namespace)
@@ -129,6 +134,12 @@ def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):
         json.dump(environment, handle)
     with open(os.path.join(export_dir, "{manifest}"), "w") as handle:
         json.dump(manifest, handle)
+    # What the notebook passed to the compatibility profile's stand-in for the course's grading module.
+    assessment = sys.modules.get("assessment")
+    claims = getattr(assessment, "CLAIMS", None) if assessment is not None else None
+    if isinstance(claims, list) and claims:
+        with open(os.path.join(export_dir, "{claims}"), "w") as handle:
+            json.dump(claims[:100], handle, default=repr)
 
 
 __adgrade_export({specs}, {export_dir}, {suffixes}, {scaler_attributes})
@@ -142,6 +153,7 @@ def export_cell_source(specs: list[ArtifactSpec], export_dir: str) -> str:
     return (
         _EXPORT_CODE.replace("{environment}", ENVIRONMENT)
         .replace("{manifest}", MANIFEST)
+        .replace("{claims}", ASSESSMENT_CLAIMS)
         .replace("{specs}", json.dumps(spec_list))
         .replace("{export_dir}", json.dumps(export_dir))
         .replace("{suffixes}", json.dumps(FILE_SUFFIX))

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import nbformat
 
-from harness import __version__, data
+from harness import __version__, compat, data
 from harness.execution import BackendError, ExecutionBackend, ExecutionLimits, ExecutionOutcome, get_backend
-from harness.execution.base import EXECUTED_NOTEBOOK, EXPORT_DIR, RUNNER_LOG
-from harness.export import ENVIRONMENT
-from harness.intake import InvalidSubmission, locked_cell_warnings, prepare_workspace, read_submission
-from harness.result import GradeResult, RubricInfo, TaskSummary
+from harness.execution.base import EXECUTED_NOTEBOOK, EXECUTED_NOTEBOOK_LIMIT, EXPORT_DIR, RUNNER_LOG
+from harness.export import ASSESSMENT_CLAIMS, ENVIRONMENT
+from harness.intake import InvalidSubmission, locked_cell_changes, locked_cell_warnings, prepare_workspace, read_submission
+from harness.result import Claim, GradeResult, RubricInfo, TaskSummary
 from harness.rubric import Rubric
 from harness.scoring import Scorer
+from harness.safe_io import copy_regular, read_regular
 from harness.versions import COURSE_PACKAGES, package_versions
 
 logger = logging.getLogger(__name__)
@@ -116,7 +117,8 @@ def describe_outcome(outcome: ExecutionOutcome, rubric: Rubric, placeholder_in_c
                 "completed before it were still scored; later ones could not be. Remove the call that ends "
                 "the process.")
     if outcome.status == "memory_limit":
-        return (f"{outcome.message[0].upper()}{outcome.message[1:]}{' in ' + where if where else ''}. Tasks "
+        stopped = outcome.message or "the notebook ran out of memory and was stopped"
+        return (f"{stopped[0].upper()}{stopped[1:]}{' in ' + where if where else ''}. Tasks "
                 "completed before it were still scored; later ones could not be. Reduce batch sizes or copies "
                 "of the data.")
 
@@ -166,7 +168,14 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
     if options.self_check:
         _restrict_to_visible(result, rubric)
     _summarise_tasks(result, rubric)
-    result.write(output_dir)
+    try:
+        result.write(output_dir)
+    except Exception as error:  # the record must exist even when the full one cannot be written
+        logger.error("could not write the result of %s: %s", notebook, traceback.format_exc())
+        result = GradeResult(submission=notebook.name, status="harness_error", max_score=rubric.max_score,
+                             message=f"The grader could not write the full result ({type(error).__name__}). "
+                                     "This is not your fault; contact course staff with this message.")
+        result.write(output_dir)
     logger.info("graded %s: %s, %g/%g in %.1f s", notebook.name, result.status, result.score, result.max_score,
                 result.timings["total"])
     return result
@@ -178,16 +187,22 @@ def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Pa
     if rubric.template_path.is_file():
         template = nbformat.read(rubric.template_path, as_version=4)
         result.warnings.extend(locked_cell_warnings(intake.notebook, template))
+        result.integrity.locked_cells = locked_cell_changes(intake.notebook, template)
 
     data_dir = data.resolve_data_dir(data_dir)
     needed = tuple(dict.fromkeys([*rubric.learner_files.values(),
                                   *([] if options.self_check else rubric.grader_files)]))
     data.require_files(data_dir, needed)
 
+    support_files = {}
+    if rubric.compatibility.legacy_editions:
+        result.integrity.rewrites = compat.apply_legacy_rewrites(intake.notebook)
+        support_files[compat.ASSESSMENT_MODULE] = compat.ASSESSMENT_SHIM
+
     limits = options.limits(rubric)
     workspace = scratch / "workspace"
     parameters = {**rubric.parameters, "seed": rubric.seed}
-    prepare_workspace(intake, rubric, data_dir, workspace, limits, parameters)
+    prepare_workspace(intake, rubric, data_dir, workspace, limits, parameters, support_files)
 
     backend = options.make_backend()
     result.environment["backend"] = backend.name
@@ -218,20 +233,17 @@ def _execute_and_score(backend: ExecutionBackend, workspace: Path, notebook: nbf
     if outcome.export_error:
         result.warnings.append(f"The export cell did not finish: {outcome.export_error}")
 
-    executed = workspace / EXECUTED_NOTEBOOK
-    if executed.is_file():
-        shutil.copyfile(executed, output_dir / EXECUTED_NOTEBOOK)
+    # The notebook may have replaced its executed copy with a link or a FIFO: only a regular file is copied.
+    if copy_regular(workspace / EXECUTED_NOTEBOOK, output_dir / EXECUTED_NOTEBOOK, EXECUTED_NOTEBOOK_LIMIT):
         result.executed_notebook = str((output_dir / EXECUTED_NOTEBOOK).resolve())
     artifacts_dir = output_dir / "artifacts"
     shutil.rmtree(artifacts_dir, ignore_errors=True)
     result.warnings.extend(copy_artifacts(workspace / EXPORT_DIR, artifacts_dir, rubric))
-    environment_file = artifacts_dir / ENVIRONMENT
-    if environment_file.is_file():
-        try:
-            result.environment = {**json.loads(environment_file.read_text(encoding="utf-8")),
-                                  "harness": __version__, "recorded_by": "kernel"}
-        except ValueError:
-            result.warnings.append("The notebook's environment record was not valid JSON.")
+    environment = _kernel_environment(artifacts_dir / ENVIRONMENT)
+    if environment is None and (artifacts_dir / ENVIRONMENT).exists():
+        result.warnings.append("The notebook's environment record was not valid and was ignored.")
+    elif environment is not None:
+        result.environment = {**environment, "harness": __version__, "recorded_by": "kernel"}
     # The back end's own record comes last, so nothing the notebook wrote can replace it.
     result.environment["backend"] = backend.name
     result.environment["sandbox"] = outcome.sandbox
@@ -242,12 +254,98 @@ def _execute_and_score(backend: ExecutionBackend, workspace: Path, notebook: nbf
     result.timings["scoring_wait"] = round(time.monotonic() - started, 3)
     result.score = sum(test.score for test in result.tests)
     result.warnings.extend(test.message for test in result.tests if test.metrics.get("mismatch"))
+    result.integrity.claims = _claims(result) + _assessment_claims(artifacts_dir, result, rubric)
+    _deduct_for_locked_cells(result, rubric)
 
     logs = output_dir / "logs"
     logs.mkdir(exist_ok=True)
     for log in (workspace.parent / RUNNER_LOG, scorer.log_path):
         if log.is_file():
             shutil.copyfile(log, logs / log.name)
+
+
+def _clean_text(value: object, limit: int = 200) -> str | None:
+    """A short string that JSON can hold (no lone surrogates), or None for anything but a string."""
+    if not isinstance(value, str):
+        return None
+    return value.encode("utf-8", errors="replace").decode("utf-8")[:limit]
+
+
+def _kernel_environment(path: Path) -> dict[str, object] | None:
+    """Read the versions the kernel recorded, keeping only the expected fields as short strings.
+
+    The kernel's modules can be replaced by the notebook, so nothing in this file is trusted.
+    """
+    data = read_regular(path, 64 * 1024)
+    if data is None:
+        return None
+    try:
+        raw = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(raw, dict):
+        return None
+    versions = raw.get("versions") if isinstance(raw.get("versions"), dict) else {}
+    return {
+        "python": _clean_text(raw.get("python")),
+        "versions": {package: _clean_text(versions.get(package)) for package in COURSE_PACKAGES},
+        "device": _clean_text(raw.get("device"), 20),
+    }
+
+
+def _claims(result: GradeResult) -> list[Claim]:
+    """Collect every stored number a test compared with its recomputed value."""
+    claims = []
+    for test in result.tests:
+        if "reported" not in test.metrics or "recomputed" not in test.metrics:
+            continue
+        claimed, recomputed = test.metrics["reported"], test.metrics["recomputed"]
+        numbers = isinstance(claimed, (int, float)) and isinstance(recomputed, (int, float))
+        difference = round(abs(float(claimed) - float(recomputed)), 6) if numbers else None
+        claims.append(Claim(test=test.name, claimed=claimed if numbers else None,
+                            recomputed=recomputed if numbers else None, difference=difference,
+                            agrees=not test.metrics.get("mismatch")))
+    return claims
+
+
+def _assessment_claims(artifacts_dir: Path, result: GradeResult, rubric: Rubric) -> list[Claim]:
+    """Compare what the notebook passed to the course's grading module with the recomputed metrics."""
+    path = artifacts_dir / ASSESSMENT_CLAIMS
+    if not path.is_file():
+        return []
+    try:
+        calls = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return []
+    tests = {test.name: test for test in result.tests}
+    claims = []
+    for call in calls if isinstance(calls, list) else []:
+        if not isinstance(call, dict) or call.get("function") not in rubric.compatibility.claims:
+            continue
+        test_name, _, metric = rubric.compatibility.claims[call["function"]].partition(".")
+        claimed = call.get("value")
+        recomputed = tests[test_name].metrics.get(metric) if test_name in tests else None
+        if not isinstance(claimed, (int, float)) or not isinstance(recomputed, (int, float)):
+            claims.append(Claim(test=f"assessment.{call['function']}", claimed=None, recomputed=None,
+                                difference=None, agrees=False))
+            continue
+        difference = round(abs(float(claimed) - float(recomputed)), 6)
+        claims.append(Claim(test=f"assessment.{call['function']}", claimed=float(claimed),
+                            recomputed=float(recomputed), difference=difference, agrees=difference <= 1e-3))
+    return claims
+
+
+def _deduct_for_locked_cells(result: GradeResult, rubric: Rubric) -> None:
+    policy = rubric.integrity
+    changed = len(result.integrity.locked_cells)
+    if not changed or policy.locked_cell_points <= 0:
+        return
+    deduction = min(changed * policy.locked_cell_points, policy.max_locked_cell_deduction or float("inf"),
+                    result.score)
+    result.integrity.deduction = deduction
+    result.score -= deduction
+    result.warnings.append(f"{deduction:g} point(s) deducted: {changed} read-only cell(s) were edited, deleted "
+                           "or moved. Restore them from the template.")
 
 
 def copy_artifacts(source: Path, target: Path, rubric: Rubric) -> list[str]:
@@ -282,7 +380,7 @@ def _restrict_to_visible(result: GradeResult, rubric: Rubric) -> None:
     result.tests = [t for t in result.tests if t.visibility == "visible"]
     result.hidden_tests = len(hidden)
     result.max_score = sum(t.points for t in rubric.tests if t.visibility == "visible")
-    result.score = sum(t.score for t in result.tests)
+    result.score = max(0.0, sum(t.score for t in result.tests) - result.integrity.deduction)
 
 
 def _summarise_tasks(result: GradeResult, rubric: Rubric) -> None:

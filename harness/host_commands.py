@@ -106,8 +106,10 @@ def _check_docker(rows: list[tuple[str, str, str]]) -> None:
     version = client.version()
     rows.append(("Docker engine", "ok", f"server {version.get('Version')}, API {version.get('ApiVersion')}"))
     problem = nvidia_runtime_problem(client)
-    rows.append(("NVIDIA runtime", "missing" if problem else "ok",
-                 problem or f"runtimes: {', '.join(client.info().get('Runtimes', {}))}"))
+    rows.append(("NVIDIA runtime", "none" if problem else "ok",
+                 "not installed: --gpus needs the NVIDIA Container Toolkit (nvidia-ctk runtime configure "
+                 "--runtime=docker, then restart Docker)" if problem else
+                 f"runtimes: {', '.join(client.info().get('Runtimes', {}))}"))
     import docker.errors
 
     name = image_name()

@@ -15,6 +15,7 @@ from nbformat.validator import normalize
 
 from harness.execution.base import EXPORT_DIR, JOB_FILE, SUBMISSION_NOTEBOOK, ExecutionLimits
 from harness.export import EXPORT_TAG
+from harness.result import LockedCellChange
 from harness.rubric import Rubric
 
 logger = logging.getLogger(__name__)
@@ -100,24 +101,59 @@ def _upgrade_cell_ids(notebook: nbformat.NotebookNode) -> None:
         seen.add(cell_id)
 
 
-def locked_cell_warnings(notebook: nbformat.NotebookNode, template: nbformat.NotebookNode) -> list[str]:
-    """Report "done for you" cells of the template that the submission deleted or edited."""
-    submitted = {cell.get("id"): cell for cell in notebook.cells}
-    warnings = []
+def _longest_ordered(positions: list[int]) -> set[int]:
+    """Return the indexes of a longest increasing run (not necessarily contiguous) of positions."""
+    best = [1] * len(positions)
+    previous = [-1] * len(positions)
+    for i in range(len(positions)):
+        for j in range(i):
+            if positions[j] < positions[i] and best[j] + 1 > best[i]:
+                best[i], previous[i] = best[j] + 1, j
+    keep, index = set(), (max(range(len(best)), key=best.__getitem__) if best else -1)
+    while index >= 0:
+        keep.add(index)
+        index = previous[index]
+    return keep
+
+
+def locked_cell_changes(notebook: nbformat.NotebookNode, template: nbformat.NotebookNode) -> list[LockedCellChange]:
+    """List the template's read-only cells that the submission edited, deleted or moved.
+
+    Cells are matched by id. A read-only cell counts as moved when it is out of the template's
+    order relative to the other template cells, keeping the largest group still in order.
+    """
+    submitted = {cell.get("id"): index for index, cell in enumerate(notebook.cells)}
+    matched = [(cell, submitted[cell.get("id")]) for cell in template.cells if cell.get("id") in submitted]
+    in_order = _longest_ordered([index for _, index in matched])
+    moved = {cell.get("id") for position, (cell, _) in enumerate(matched) if position not in in_order}
+
+    changes = []
     for cell in template.cells:
         if cell_metadata(cell).get("role") != LOCKED_ROLE:
             continue
-        match = submitted.get(cell.get("id"))
         label = cell_metadata(cell).get("name", cell.get("id"))
-        if match is None:
-            warnings.append(f"Read-only cell '{label}' (id {cell.get('id')}) is missing from the submission.")
-        elif _source_digest(match.source) != _source_digest(cell.source):
-            warnings.append(f"Read-only cell '{label}' (id {cell.get('id')}) was edited.")
-    return warnings
+        index = submitted.get(cell.get("id"))
+        if index is None:
+            changes.append(LockedCellChange(cell_id=cell.get("id"), name=label, change="missing"))
+            continue
+        if _source_digest(notebook.cells[index].source) != _source_digest(cell.source):
+            changes.append(LockedCellChange(cell_id=cell.get("id"), name=label, change="edited"))
+        if cell.get("id") in moved:
+            changes.append(LockedCellChange(cell_id=cell.get("id"), name=label, change="moved"))
+    return changes
+
+
+def locked_cell_warnings(notebook: nbformat.NotebookNode, template: nbformat.NotebookNode) -> list[str]:
+    """Describe each changed read-only cell of the template in a sentence for the learner."""
+    wording = {"missing": "is missing from the submission", "edited": "was edited",
+               "moved": "was moved out of the template's order"}
+    return [f"Read-only cell '{change.name}' (id {change.cell_id}) {wording[change.change]}."
+            for change in locked_cell_changes(notebook, template)]
 
 
 def prepare_workspace(intake: Intake, rubric: Rubric, data_dir: Path, workspace: Path,
-                      limits: ExecutionLimits, parameters: dict[str, object]) -> None:
+                      limits: ExecutionLimits, parameters: dict[str, object],
+                      support_files: dict[str, str] | None = None) -> None:
     """Lay out the workspace: the notebook with an export cell, the learner-visible data, job.json."""
     workspace.mkdir(parents=True)
     notebook = intake.notebook
@@ -129,7 +165,12 @@ def prepare_workspace(intake: Intake, rubric: Rubric, data_dir: Path, workspace:
     notebook.cells.append(export_cell)
     nbformat.write(notebook, workspace / SUBMISSION_NOTEBOOK)
 
-    for relative, file_name in rubric.learner_files.items():
+    learner_files = dict(rubric.learner_files)
+    if rubric.compatibility.legacy_editions:
+        from harness.compat import LEGACY_DATA_PATHS
+
+        learner_files.update(LEGACY_DATA_PATHS)
+    for relative, file_name in learner_files.items():
         target = workspace / relative
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(data_dir / file_name, target)
@@ -145,6 +186,8 @@ def prepare_workspace(intake: Intake, rubric: Rubric, data_dir: Path, workspace:
         },
         "artifacts": [spec.model_dump() for spec in rubric.artifacts],
         "kernel_name": "python3",
+        # Files the runner writes into the workspace before the kernel starts (name -> text).
+        "support_files": support_files or {},
         "export_dir": EXPORT_DIR,
     }
     (workspace / JOB_FILE).write_text(json.dumps(job, indent=2), encoding="utf-8")

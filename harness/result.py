@@ -52,6 +52,42 @@ class RubricInfo(BaseModel):
     version: str
 
 
+class LockedCellChange(BaseModel):
+    """A read-only ("done for you") cell of the template that the submission changed."""
+
+    cell_id: str
+    name: str
+    change: Literal["edited", "missing", "moved"]
+
+
+class Rewrite(BaseModel):
+    """A compatibility rewrite the grader applied to the learner's code before running it."""
+
+    rule: str
+    cell_id: str
+    detail: str
+
+
+class Claim(BaseModel):
+    """A number the notebook stored, beside the value the scorer recomputed from the models."""
+
+    test: str
+    claimed: float | None
+    recomputed: float | None
+    difference: float | None
+    agrees: bool
+
+
+class Integrity(BaseModel):
+    """Tamper evidence: changed read-only cells, compatibility rewrites, and claims checked against the models."""
+
+    locked_cells: list[LockedCellChange] = Field(default_factory=list)
+    rewrites: list[Rewrite] = Field(default_factory=list)
+    claims: list[Claim] = Field(default_factory=list)
+    # Points taken off for changed read-only cells, where the rubric sets a cost.
+    deduction: float = 0.0
+
+
 class GradeResult(BaseModel):
     """The outcome of grading one submission; written as result.json whatever happened."""
 
@@ -69,12 +105,18 @@ class GradeResult(BaseModel):
     rubric: RubricInfo | None = None
     executed_notebook: str | None = None
     failed_cell: dict[str, object] | None = None
+    integrity: Integrity = Field(default_factory=Integrity)
 
     def write(self, output_dir: Path) -> Path:
         output_dir.mkdir(parents=True, exist_ok=True)
         path = output_dir / RESULT_FILE
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        try:
+            text = self.model_dump_json(indent=2)
+        except ValueError:
+            # Text from the notebook that UTF-8 cannot encode (lone surrogates) is escaped instead.
+            text = json.dumps(self.model_dump(mode="json"), indent=2, ensure_ascii=True, default=str)
+        tmp.write_text(text, encoding="utf-8", errors="backslashreplace")
         tmp.replace(path)
         return path
 

@@ -92,6 +92,23 @@ class Limits(BaseModel):
     disk_mib: int = Field(default=2048, ge=16)
 
 
+class IntegrityPolicy(BaseModel):
+    """What changes to the template's read-only cells cost. Every change is reported whatever the cost."""
+
+    # Points deducted for each read-only cell that was edited, deleted or moved (0: report only).
+    locked_cell_points: float = Field(default=0.0, ge=0)
+    # The most that such deductions can take off in total.
+    max_locked_cell_deduction: float = Field(default=0.0, ge=0)
+
+
+class Compatibility(BaseModel):
+    """Opt-in rewrites for notebooks written for the course's earlier editions and older libraries."""
+
+    legacy_editions: bool = False
+    # The grading module's functions, each mapped to the "test.metric" it claims, for the claims report.
+    claims: dict[str, str] = Field(default_factory=dict)
+
+
 class Rubric(BaseModel):
     name: str
     version: str
@@ -102,6 +119,8 @@ class Rubric(BaseModel):
     learner_files: dict[str, str] = Field(default_factory=dict)
     grader_files: list[str] = Field(default_factory=list)
     limits: Limits = Field(default_factory=Limits)
+    integrity: IntegrityPolicy = Field(default_factory=IntegrityPolicy)
+    compatibility: Compatibility = Field(default_factory=Compatibility)
     expected_metrics: str | None = None
     tasks: list[Task]
     artifacts: list[ArtifactSpec]

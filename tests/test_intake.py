@@ -80,8 +80,11 @@ def test_workspace_holds_only_learner_files(tmp_path, data_dir):
     limits = ExecutionLimits(cell_timeout=1, notebook_timeout=1, export_timeout=1, memory_mib=1)
     prepare_workspace(read_submission(TEMPLATE), rubric, data_dir, workspace, limits, {"seed": 1})
     files = sorted(str(p.relative_to(workspace)) for p in workspace.rglob("*") if p.is_file())
-    assert files == ["data/KDDTrain+_20Percent.txt", "job.json", "submission.ipynb"]
+    # The course rubric's compatibility profile adds the path the 2020 edition reads.
+    assert files == ["data/KDDTrain+_20Percent.txt", "data/assessment/KDDTrain+_20Percent.txt", "job.json",
+                     "submission.ipynb"]
     assert (workspace / "data" / "KDDTrain+_20Percent.txt").stat().st_mode & 0o222 == 0
+    assert (workspace / "data" / "assessment" / "KDDTrain+_20Percent.txt").stat().st_mode & 0o222 == 0
     notebook = nbformat.read(workspace / "submission.ipynb", as_version=4)
     assert "adgrade-export" in notebook.cells[-1].metadata["tags"]
 
@@ -97,3 +100,17 @@ def test_malformed_cell_rejected(tmp_path, change, reason):
     path.write_text(json.dumps(raw))
     with pytest.raises(InvalidSubmission, match=reason):
         read_submission(path)
+
+
+def test_moved_locked_cell_reported():
+    from harness.intake import locked_cell_changes
+
+    template = nbformat.read(TEMPLATE, as_version=4)
+    submission = nbformat.read(TEMPLATE, as_version=4)
+    cells = submission.cells
+    loop = cells.pop(next(i for i, c in enumerate(cells) if c.get("id") == "gan-training-loop"))
+    cells.insert(next(i for i, c in enumerate(cells) if c.get("id") == "discriminator") + 1, loop)
+    changes = locked_cell_changes(submission, template)
+    assert [(c.cell_id, c.change) for c in changes] == [("gan-training-loop", "moved")]
+    assert locked_cell_warnings(submission, template) == [
+        "Read-only cell 'gan-training-loop' (id gan-training-loop) was moved out of the template's order."]

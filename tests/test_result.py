@@ -61,3 +61,38 @@ def test_summary_without_results_exits_two(tmp_path):
                                capture_output=True, text=True, timeout=120)
     assert completed.returncode == 2
     assert "No result.json" in completed.stderr
+
+
+def test_lone_surrogate_text_still_written(tmp_path):
+    """Text from a notebook that UTF-8 cannot encode is escaped, never a reason to lose the result."""
+    result = GradeResult(submission="a.ipynb", status="graded", message="bad \ud800 text",
+                         environment={"python": "\ud800"})
+    path = result.write(tmp_path)
+    stored = json.loads(path.read_text(encoding="utf-8"))
+    assert stored["status"] == "graded"
+    assert stored["message"].startswith("bad ")
+
+
+def test_kernel_environment_keeps_expected_fields_only(tmp_path):
+    from harness.grader import _kernel_environment
+
+    path = tmp_path / "environment.json"
+    path.write_text(json.dumps({"python": "\ud800" + "3" * 500, "device": "cuda", "extra": {"x": 1},
+                                "versions": {"numpy": "2.4.6", "evil": "x"}}), encoding="utf-8")
+    environment = _kernel_environment(path)
+    assert set(environment) == {"python", "versions", "device"}
+    assert len(environment["python"]) == 200
+    assert "\ud800" not in environment["python"]
+    assert environment["versions"]["numpy"] == "2.4.6"
+    assert "evil" not in environment["versions"]
+    path.write_text("[1, 2]", encoding="utf-8")
+    assert _kernel_environment(path) is None
+
+
+def test_memory_message_without_detail():
+    from harness.execution.base import ExecutionOutcome
+    from harness.grader import describe_outcome
+    from harness.rubric import load_rubric
+
+    message = describe_outcome(ExecutionOutcome(status="memory_limit", message=""), load_rubric())
+    assert message.startswith("The notebook ran out of memory and was stopped.")

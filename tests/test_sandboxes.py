@@ -42,18 +42,21 @@ def require(name: str) -> None:
         pytest.skip(f"the {name} back end cannot run here: {error}")
 
 
-def leftover_containers() -> list:
+def leftover_containers(submission: str) -> list:
+    """Containers of one submission, found by the label the docker back end puts on them."""
     import docker
 
-    return docker.from_env().containers.list(all=True, filters={"label": SUBMISSION_LABEL})
+    label = f"{SUBMISSION_LABEL}={submission}"
+    return docker.from_env().containers.list(all=True, filters={"label": label})
 
 
 @pytest.fixture(params=SANDBOXES)
-def sandbox(request):
+def sandbox(request, tmp_path):
     require(request.param)
     yield request.param
     if request.param == "docker":
-        assert leftover_containers() == [], "a submission's container was not removed"
+        # run_cells puts the workspace in tmp_path, whose name labels the container.
+        assert leftover_containers(tmp_path.name) == [], "the submission's container was not removed"
 
 
 def host_process_count() -> int:
@@ -287,7 +290,7 @@ def test_gpus_become_device_requests(text, expected):
     assert request["Capabilities"] == [["gpu"]]
 
 
-@pytest.mark.parametrize("text", ["0", "1,,2", "gpu 1", "device="])
+@pytest.mark.parametrize("text", ["0", "1,,2", "gpu 1", "device=", "", "²", "-1", "0,-1"])
 def test_bad_gpus_are_refused(text):
     with pytest.raises(BackendError, match="--gpus"):
         parse_gpus(text)
@@ -353,7 +356,13 @@ def test_auto_takes_the_strongest_back_end():
     require("docker")
     require("bwrap")
     assert choose_backend().name == "docker"
-    assert choose_backend(image="adgrade-grader:no-such-tag").name == "bwrap"
+
+
+def test_auto_with_missing_image_refuses_weaker_sandbox():
+    """An image asked for by name must not be replaced by bwrap without a word."""
+    require("docker")
+    with pytest.raises(BackendError, match="adgrade-grader:no-such-tag is not on this Docker engine"):
+        choose_backend(image="adgrade-grader:no-such-tag")
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:
@@ -368,6 +377,88 @@ def test_cli_names_a_missing_image_and_records_it(tmp_path):
     assert completed.returncode == 2
     assert "adgrade image build" in completed.stderr
     assert '"status": "harness_error"' in (tmp_path / "result.json").read_text()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--backend", "local", "--image", "adgrade-grader:0.1.0"], "--image applies to the docker back end only"),
+    (["--backend", "local", "--cpus", "1"], "--cpus cannot be enforced by the local back end"),
+    (["--backend", "local", "--cpus", "512"], "more than this host's"),
+])
+def test_cli_rejects_options_the_back_end_ignores(tmp_path, args, message):
+    completed = run_cli("grade", str(SOLUTION), *args, "--data-dir", str(DATA_DIR), "--output", str(tmp_path))
+    assert completed.returncode == 2
+    assert message in completed.stderr
+
+
+def test_sigterm_removes_the_container(tmp_path):
+    """A grader stopped by SIGTERM (timeout, a job scheduler) still removes its container."""
+    import signal
+    import time
+
+    import docker
+
+    require("docker")
+    client = docker.from_env()
+    before = {c.id for c in client.containers.list(all=True, filters={"label": SUBMISSION_LABEL})}
+    grader = subprocess.Popen([sys.executable, "-m", "harness.cli", "grade", str(SOLUTION), "--backend", "docker",
+                               "--data-dir", str(DATA_DIR), "--output", str(tmp_path)], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    started = time.monotonic()
+    ours = set()
+    while not ours and time.monotonic() - started < 120:
+        ours = {c.id for c in client.containers.list(all=True, filters={"label": SUBMISSION_LABEL})} - before
+        time.sleep(0.2)
+    assert ours, "the grader started no container"
+    grader.send_signal(signal.SIGTERM)
+    assert grader.wait(timeout=60) == 128 + signal.SIGTERM
+    left = {c.id for c in client.containers.list(all=True, filters={"label": SUBMISSION_LABEL})}
+    assert not ours & left
+
+
+ANY_BACKEND = ("local", *SANDBOXES)
+
+
+@pytest.fixture(params=ANY_BACKEND)
+def any_backend(request, tmp_path):
+    if request.param != "local":
+        require(request.param)
+    yield request.param
+    if request.param == "docker":
+        assert leftover_containers(tmp_path.name) == [], "the submission's container was not removed"
+
+
+FORGE = ("import json, os, signal\n"
+         "with open('execution.json', 'w') as handle:\n"
+         "    json.dump({'status': 'completed', 'message': ''}, handle)\n"
+         "os.kill(os.getppid(), signal.SIGKILL)\n")
+
+
+def test_forged_outcome_is_ignored(any_backend, tmp_path):
+    """A notebook that writes its own execution.json and kills the runner does not pass as completed."""
+    limits = ExecutionLimits(cell_timeout=20, notebook_timeout=40, export_timeout=10, memory_mib=2048,
+                             max_processes=256, grace_seconds=30)
+    outcome, workspace, _ = run_cells(tmp_path, [("value = 1", "t"), FORGE, "raise ValueError('hidden')"], limits,
+                                      backend=any_backend)
+    assert outcome.status == "runner_failed"
+    assert "runner was stopped" in outcome.message
+
+
+FIFOS = ("import os\n"
+         "for name in ('executed.ipynb', 'execution.json'):\n"
+         "    if os.path.lexists(name):\n"
+         "        os.remove(name)\n"
+         "    os.mkfifo(name)\n")
+
+
+def test_fifos_in_place_of_results_do_not_block(any_backend, tmp_path):
+    limits = ExecutionLimits(cell_timeout=60, notebook_timeout=120, export_timeout=30, memory_mib=700,
+                             max_processes=256, grace_seconds=60)
+    outcome, workspace, notebook = run_cells(tmp_path, [("value = 1", "t"), FIFOS, MEMORY_HOG], limits,
+                                             backend=any_backend)
+    assert outcome.status == "memory_limit"
+    assert outcome.failed_cell.cell_id == notebook.cells[2].id
+    assert outcome.timings["backend_total"] < 60
+    assert exported_value(workspace) == 1
 
 
 def test_doctor_reports_the_host():
@@ -426,3 +517,33 @@ def test_memory_hog_keeps_the_points_of_finished_tasks(sandbox, tmp_path, data_d
     assert tasks["split"][0] == tasks["split"][1] > 0
     assert tasks["xgboost"][0] == tasks["xgboost"][1] > 0
     assert tasks["autoencoder"][0] == 0 and tasks["gan"][0] == 0
+
+
+def test_bwrap_binds_python_folders_under_tmp(monkeypatch, tmp_path):
+    """A virtual environment under /tmp stays visible above the sandbox's private /tmp."""
+    from harness.execution import bwrap_backend
+
+    require("bwrap")
+    venv = tmp_path / "venv"
+    venv.mkdir()
+    (venv / "marker").write_text("visible")
+    real_paths = bwrap_backend._python_paths()
+    monkeypatch.setattr(bwrap_backend, "_python_paths", lambda: [*real_paths, str(venv)])
+    workspace = tmp_path / "workspace"
+    (workspace / "data").mkdir(parents=True)
+    command = bwrap_backend.bwrap_command(workspace, SMALL, ["cat", str(venv / "marker")])
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout == "visible"
+
+
+def test_bwrap_hides_host_secrets_in_etc(tmp_path):
+    from harness.execution import bwrap_backend
+
+    require("bwrap")
+    workspace = tmp_path / "workspace"
+    (workspace / "data").mkdir(parents=True)
+    probe = "import os; print(sorted(n for n in ('shadow', 'gshadow', 'ssh', 'passwd') if os.path.exists('/etc/' + n)))"
+    command = bwrap_backend.bwrap_command(workspace, SMALL, [sys.executable, "-c", probe])
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert completed.stdout.strip() == "['passwd']"

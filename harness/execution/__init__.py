@@ -40,13 +40,14 @@ def get_backend(name: str, *, image: str | None = None, gpus: str | None = None)
 def choose_backend(*, image: str | None = None, gpus: str | None = None) -> ExecutionBackend:
     """The strongest back end that can run here: docker, then bwrap, then local.
 
-    With GPUs asked for, only docker qualifies.
+    With GPUs or an image asked for, only docker qualifies.
     """
     docker = DockerBackend(image=image, gpus=gpus)
     problem = docker.problem()
     if problem is None:
         return docker
-    if gpus:
+    if gpus or image:
+        # An image or GPUs were asked for by name: a weaker back end would silently ignore them.
         raise BackendError(problem)
     bwrap = BwrapBackend()
     if bwrap.problem() is None:

@@ -10,12 +10,17 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from harness.safe_io import read_regular, write_replacing
+
 OUTCOME_FILE = "execution.json"
 JOB_FILE = "job.json"
 EXECUTED_NOTEBOOK = "executed.ipynb"
 SUBMISSION_NOTEBOOK = "submission.ipynb"
 RUNNER_LOG = "runner.log"
 EXPORT_DIR = "_export"
+OUTCOME_LIMIT = 1024 * 1024
+# The executed notebook is read back only up to this size.
+EXECUTED_NOTEBOOK_LIMIT = 256 * 1024 * 1024
 
 OutcomeStatus = Literal[
     "completed",         # every cell ran
@@ -94,16 +99,17 @@ class ExecutionOutcome(BaseModel):
     sandbox: dict[str, object] = Field(default_factory=dict)
 
     def write(self, workspace: Path) -> None:
-        (workspace / OUTCOME_FILE).write_text(self.model_dump_json(indent=2), encoding="utf-8")
+        write_replacing(workspace / OUTCOME_FILE, self.model_dump_json(indent=2).encode("utf-8"))
 
     @classmethod
     def read(cls, workspace: Path) -> ExecutionOutcome | None:
-        path = workspace / OUTCOME_FILE
-        if not path.is_file():
+        """Read the runner's outcome; a missing, oversized or non-regular file reads as None."""
+        data = read_regular(workspace / OUTCOME_FILE, OUTCOME_LIMIT)
+        if data is None:
             return None
         try:
-            return cls.model_validate(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, OSError):
+            return cls.model_validate(json.loads(data))
+        except ValueError:
             return None
 
 

@@ -3,11 +3,15 @@
 What encloses the notebook, and what enforces each limit:
 
 - network: a network namespace of its own with only a loopback device (`--unshare-net`);
-- files: a new mount namespace whose root is empty but for read-only binds of /usr, /etc,
-  the Python installation and the harness package; the workspace is the only writable
-  folder besides a private /tmp, its data folder is bound read-only, and nothing else of
-  the grading host (grader-held data, rubrics, the solution, home folders) exists inside;
-- identity: a user namespace in which the notebook runs as uid 65534 with no capabilities;
+- files: a new mount namespace whose root is empty but for read-only binds of /usr, a few
+  files of /etc (ETC_FILES), the Python installation and the harness package. The workspace
+  is the only writable folder besides private /tmp and /dev/shm tmpfs mounts, its data folder
+  is bound read-only, and nothing else of the grading host (grader-held data, rubrics, the
+  solution, home folders, the rest of /etc) exists inside;
+- identity: a user namespace in which the notebook runs as uid 65534 with no capabilities.
+  The host sees the caller's uid: when the grader runs as root, that is root without
+  capabilities, which is why only the folders above are bound in;
+- CPU: as root, a cpu control group quota when --cpus or the rubric sets one;
 - processes: a PID namespace, so the notebook sees and can signal only its own processes,
   and everything dies with the sandbox (`--die-with-parent`);
 - memory and processes: as root, a control group per submission (`memory.limit_in_bytes`
@@ -28,6 +32,7 @@ import shutil
 import subprocess
 import sys
 import sysconfig
+import tempfile
 import time
 from functools import cache
 from pathlib import Path
@@ -58,30 +63,42 @@ def _python_paths() -> list[str]:
     return [p for p in resolved if not any(p != q and p.startswith(q + os.sep) for q in resolved)]
 
 
+# Files of /etc that Python, TensorFlow and Matplotlib read; the rest of /etc stays outside.
+ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "nsswitch.conf", "hosts", "passwd",
+             "group", "ssl", "ca-certificates", "fonts", "mime.types", "os-release")
+
+
 def _system_binds() -> list[str]:
     args = []
-    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64", "etc"):
+    for name in ("usr", "bin", "sbin", "lib", "lib32", "lib64"):
         path = Path("/") / name
         if path.is_symlink():
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
+    for name in ETC_FILES:
+        args += ["--ro-bind-try", f"/etc/{name}", f"/etc/{name}"]
     return args
 
 
 def bwrap_command(workspace: Path, limits: ExecutionLimits, command: list[str]) -> list[str]:
-    """The bwrap command line that runs `command` in the sandbox around `workspace`."""
+    """The bwrap command line that runs `command` in the sandbox around `workspace`.
+
+    Mounts apply in order, so the private /tmp comes before the Python folders, which may lie under /tmp.
+    """
     home = "/tmp/home"
     args = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--die-with-parent", "--new-session", "--hostname", "adgrade-sandbox",
-            *_system_binds()]
+            *_system_binds(),
+            "--proc", "/proc", "--dev", "/dev",
+            "--size", str(64 * 1024 * 1024), "--tmpfs", "/dev/shm",
+            "--size", str(256 * 1024 * 1024), "--tmpfs", "/tmp"]
     for path in _python_paths():
         if not path.startswith(("/usr/", "/etc/")):
             args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev",
-             "--size", str(256 * 1024 * 1024), "--tmpfs", "/tmp",
-             "--bind", str(workspace), SANDBOX_WORKSPACE,
+    args += ["--bind", str(workspace), SANDBOX_WORKSPACE,
              "--ro-bind", str(workspace / "data"), f"{SANDBOX_WORKSPACE}/data",
+             "--remount-ro", "/dev",
              "--remount-ro", "/",
              "--chdir", SANDBOX_WORKSPACE, "--clearenv"]
     environment = {**kernel_settings(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
@@ -93,17 +110,22 @@ def bwrap_command(workspace: Path, limits: ExecutionLimits, command: list[str]) 
 
 @cache
 def _probe() -> str | None:
+    """Start the real sandbox once, with the runner's Python, and report why it failed."""
     if shutil.which("bwrap") is None:
         return f"bubblewrap (bwrap) is not installed. {INSTALL_HINT}"
-    trial = ["bwrap", "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
-             "--die-with-parent", *_system_binds(), "--proc", "/proc", "--dev", "/dev", "--", "true"]
-    try:
-        completed = subprocess.run(trial, capture_output=True, timeout=30, text=True)
-    except (OSError, subprocess.TimeoutExpired) as error:
-        return f"bubblewrap could not start a sandbox ({error}). {INSTALL_HINT}"
+    with tempfile.TemporaryDirectory(prefix="adgrade-bwrap-probe-") as scratch:
+        workspace = Path(scratch) / "workspace"
+        (workspace / "data").mkdir(parents=True)
+        limits = ExecutionLimits(cell_timeout=1, notebook_timeout=1, export_timeout=1, memory_mib=256)
+        trial = bwrap_command(workspace, limits, [sys.executable, "-c", "import harness.execution.runner"])
+        try:
+            completed = subprocess.run(trial, capture_output=True, timeout=60, text=True)
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return f"bubblewrap could not start a sandbox ({error}). {INSTALL_HINT}"
     if completed.returncode != 0:
-        return (f"bubblewrap could not create its namespaces here: {completed.stderr.strip()[:300]}. Unprivileged "
-                "user namespaces may be off (sysctl kernel.unprivileged_userns_clone=1, or "
+        detail = (completed.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        return (f"bubblewrap could not run the grader's Python in a sandbox: {detail}. Unprivileged user "
+                "namespaces may be off (sysctl kernel.unprivileged_userns_clone=1, or "
                 "kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu), or this may be a container without "
                 "them; choose --backend docker or --backend local.")
     return None
@@ -123,7 +145,8 @@ class BwrapBackend(ExecutionBackend):
                                 [sys.executable, "-m", "harness.execution.runner", SANDBOX_WORKSPACE,
                                  "--kill-leftovers"])
         version = cgroup_version()
-        group = SubmissionCgroup(limits.memory_mib * 1024 * 1024, limits.max_processes, version) if version else None
+        group = (SubmissionCgroup(limits.memory_mib * 1024 * 1024, limits.max_processes, version, limits.cpus)
+                 if version else None)
         file_limit = limits.disk_mib * 1024 * 1024
 
         def enter_limits():
@@ -172,6 +195,7 @@ class BwrapBackend(ExecutionBackend):
             "name": self.name, "isolation": "namespaces",
             "memory_and_processes": f"cgroup v{version}" if version else "watchdog and RLIMIT_NPROC",
             "limits": {"memory_bytes": limits.memory_mib * 1024 * 1024, "pids": limits.max_processes,
-                       "file_bytes": file_limit, "network": "none"},
+                       "file_bytes": file_limit, "network": "none",
+                       "cpus": limits.cpus if group is not None and group.cpu_quota else None},
         }
         return outcome

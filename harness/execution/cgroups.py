@@ -51,11 +51,15 @@ def cgroup_version() -> int | None:
     return None
 
 
-class SubmissionCgroup:
-    """A control group with a memory and a process-count limit, removed by `close`."""
+CPU_PERIOD_MICROSECONDS = 100_000
 
-    def __init__(self, memory_bytes: int, max_processes: int, version: int):
+
+class SubmissionCgroup:
+    """A control group with a memory limit, a process-count limit and an optional CPU quota, removed by `close`."""
+
+    def __init__(self, memory_bytes: int, max_processes: int, version: int, cpus: float | None = None):
         self.version = version
+        self.cpu_quota = False
         name = f"adgrade-{uuid.uuid4().hex[:12]}"
         if version == 2:
             self.dirs = [CGROUP_ROOT / name]
@@ -67,6 +71,9 @@ class SubmissionCgroup:
             if (self.dirs[0] / "memory.swap.max").exists():
                 (self.dirs[0] / "memory.swap.max").write_text("0")
             (self.dirs[0] / "pids.max").write_text(str(max_processes))
+            if cpus and (self.dirs[0] / "cpu.max").exists():
+                (self.dirs[0] / "cpu.max").write_text(f"{int(cpus * CPU_PERIOD_MICROSECONDS)} {CPU_PERIOD_MICROSECONDS}")
+                self.cpu_quota = True
         else:
             memory, pids = CGROUP_ROOT / "memory" / name, CGROUP_ROOT / "pids" / name
             self.dirs = [memory, pids]
@@ -77,6 +84,14 @@ class SubmissionCgroup:
             if swap.exists():  # only where swap accounting is on
                 swap.write_text(str(memory_bytes))
             (pids / "pids.max").write_text(str(max_processes))
+            cpu_root = CGROUP_ROOT / "cpu"
+            if cpus and os.access(cpu_root, os.W_OK) and (cpu_root / "cpu.cfs_quota_us").exists():
+                cpu = cpu_root / name
+                cpu.mkdir()
+                self.dirs.insert(1, cpu)  # pids stays last: pids() reads its cgroup.procs
+                (cpu / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_MICROSECONDS))
+                (cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * CPU_PERIOD_MICROSECONDS)))
+                self.cpu_quota = True
 
     def join(self) -> None:
         """Move the calling process into the group (used as a subprocess preexec function)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import os
 import shutil
 import tarfile
@@ -59,20 +60,22 @@ def image_name() -> str:
 
 def parse_gpus(value: str | None):
     """Turn `all`, a count, or GPU ids (`device=0,1`, or `0,1`) into Docker device requests."""
-    if value is None or value.strip() == "":
+    if value is None:
         return None
     import docker.types
 
     value = value.strip()
+    if value == "":
+        raise BackendError("--gpus is empty: use 'all', a count such as 2, or ids such as device=0 or 0,1.")
     if value == "all":
         return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-    if value.isdigit():
+    if value.isascii() and value.isdigit():
         if int(value) < 1:
             raise BackendError(f"--gpus {value} asks for no GPU: use 'all', a count of at least 1, or ids "
                                "such as device=0 or 0,1.")
         return [docker.types.DeviceRequest(count=int(value), capabilities=[["gpu"]])]
     ids = [part.strip() for part in value.removeprefix("device=").split(",")]
-    if not all(ids) or not all(part.replace("-", "").isalnum() for part in ids):
+    if not all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]*", part) for part in ids):
         raise BackendError(f"--gpus {value!r} is not valid: use 'all', a count such as 2, or ids such as "
                            "device=0, 0,1 or GPU-<uuid>.")
     return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]

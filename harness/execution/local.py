@@ -17,7 +17,9 @@ from pathlib import Path
 
 import nbformat
 
-from harness.execution.base import (EXECUTED_NOTEBOOK, RUNNER_LOG, ExecutionBackend, ExecutionLimits,
+from harness.safe_io import read_regular
+
+from harness.execution.base import (EXECUTED_NOTEBOOK, EXECUTED_NOTEBOOK_LIMIT, RUNNER_LOG, ExecutionBackend, ExecutionLimits,
                                     ExecutionOutcome, FailedCell, hard_time_limit, kernel_settings)
 
 logger = logging.getLogger(__name__)
@@ -70,9 +72,12 @@ def _kill_tree(root: int) -> None:
 
 def running_cell(workspace: Path, ename: str) -> FailedCell | None:
     """Find the cell that was running when the run was killed, from papermill's saved progress."""
+    data = read_regular(workspace / EXECUTED_NOTEBOOK, EXECUTED_NOTEBOOK_LIMIT)
+    if data is None:
+        return None
     try:
-        notebook = nbformat.read(workspace / EXECUTED_NOTEBOOK, as_version=4)
-    except (OSError, ValueError):
+        notebook = nbformat.reads(data.decode("utf-8", errors="replace"), as_version=4)
+    except (ValueError, AttributeError, KeyError, TypeError):
         return None
     for index, cell in enumerate(notebook.cells):
         if cell.get("metadata", {}).get("papermill", {}).get("status") == "running":
@@ -114,8 +119,12 @@ def kernel_environment(workspace: Path, runtime_dir: Path) -> dict[str, str]:
 
 def settle_outcome(workspace: Path, limits: ExecutionLimits, killed_for: str | None,
                    returncode: int | None) -> ExecutionOutcome:
-    """The runner's outcome, or one made here when the run was killed from outside or wrote none."""
-    outcome = ExecutionOutcome.read(workspace)
+    """The runner's outcome, or one made here when the run was killed from outside or wrote none.
+
+    The notebook runs as the same user as the runner and can write execution.json itself, so
+    the file counts only when the runner exited by itself (status 0 or 1) rather than by a signal.
+    """
+    outcome = ExecutionOutcome.read(workspace) if returncode in (0, 1) else None
     if killed_for == "memory_limit":
         failed = running_cell(workspace, "MemoryLimit")
         if failed is None and outcome is not None:
@@ -132,8 +141,8 @@ def settle_outcome(workspace: Path, limits: ExecutionLimits, killed_for: str | N
     if outcome is None:
         return ExecutionOutcome(
             status="runner_failed",
-            message=f"the runner exited with status {returncode} without writing a result; "
-                    f"see the runner log ({RUNNER_LOG})",
+            message=f"the grader's runner was stopped (exit status {returncode}) before it recorded a "
+                    f"result, for example by code in the notebook that killed it; see the runner log ({RUNNER_LOG})",
         )
     return outcome
 
@@ -156,19 +165,23 @@ class LocalBackend(ExecutionBackend):
             )
             killed_for = None
             peak = 0
-            while process.poll() is None:
-                time.sleep(POLL_SECONDS)
-                resident = _resident_bytes(_process_tree(process.pid))
-                peak = max(peak, resident)
-                if resident > memory_limit:
-                    killed_for = "memory_limit"
-                elif time.monotonic() - started > hard_limit:
-                    killed_for = "notebook_timeout"
-                if killed_for:
-                    logger.warning("killing runner %d: %s", process.pid, killed_for)
-                    _kill_tree(process.pid)
-                    process.wait()
-                    break
+            try:
+                while process.poll() is None:
+                    time.sleep(POLL_SECONDS)
+                    resident = _resident_bytes(_process_tree(process.pid))
+                    peak = max(peak, resident)
+                    if resident > memory_limit:
+                        killed_for = "memory_limit"
+                    elif time.monotonic() - started > hard_limit:
+                        killed_for = "notebook_timeout"
+                    if killed_for:
+                        logger.warning("killing runner %d: %s", process.pid, killed_for)
+                        _kill_tree(process.pid)
+                        process.wait()
+                        break
+            except BaseException:  # the grader itself is stopping (SIGTERM, Ctrl-C): take the run with it
+                _kill_tree(process.pid)
+                raise
 
         _kill_strays(workspace)
 

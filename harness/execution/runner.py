@@ -26,17 +26,45 @@ from pathlib import Path
 import nbformat
 import papermill
 from papermill.exceptions import PapermillExecutionError
+from papermill.iorw import papermill_io
 
 from harness.execution import engine  # noqa: F401  (registers the papermill engine)
 from harness.execution.base import (EXECUTED_NOTEBOOK, EXPORT_DIR, JOB_FILE, SUBMISSION_NOTEBOOK,
                                     ExecutionOutcome)
 from harness.execution.cgroups import oom_kill_count
 from harness.export import CHECKPOINT_TAG, EXPORT_TAG, export_cell_source
+from harness.safe_io import write_replacing
 from harness.rubric import ArtifactSpec
 
 logger = logging.getLogger("harness.execution.runner")
 
 PREPARED_NOTEBOOK = "prepared.ipynb"
+# papermill writes the executed notebook through this scheme, which replaces a link or FIFO
+# that the notebook put in its place instead of writing through it or blocking on it.
+SAFE_SCHEME = "adgrade-file://"
+
+
+class SafeFileHandler:
+    """A papermill I/O handler for local paths that never follows links or opens FIFOs."""
+
+    @classmethod
+    def read(cls, path: str) -> str:
+        return Path(path.removeprefix(SAFE_SCHEME)).read_text(encoding="utf-8")
+
+    @classmethod
+    def listdir(cls, path: str):
+        raise NotImplementedError
+
+    @classmethod
+    def write(cls, buf: str, path: str) -> None:
+        write_replacing(Path(path.removeprefix(SAFE_SCHEME)), buf.encode("utf-8"))
+
+    @classmethod
+    def pretty_path(cls, path: str) -> str:
+        return path.removeprefix(SAFE_SCHEME)
+
+
+papermill_io.register(SAFE_SCHEME, SafeFileHandler)
 
 
 def _task_of(cell) -> str | None:
@@ -71,12 +99,14 @@ def insert_checkpoints(notebook: nbformat.NotebookNode, specs: list[ArtifactSpec
     return inserted
 
 
-def run(workspace: Path) -> ExecutionOutcome:
+def run(workspace: Path, kill_leftovers_first: bool = False) -> ExecutionOutcome:
     started = time.monotonic()
     job = json.loads((workspace / JOB_FILE).read_text(encoding="utf-8"))
     limits = job["limits"]
     outcome = ExecutionOutcome(status="runner_failed")
 
+    for name, text in (job.get("support_files") or {}).items():
+        (workspace / Path(name).name).write_text(text, encoding="utf-8")
     notebook = nbformat.read(workspace / SUBMISSION_NOTEBOOK, as_version=4)
     specs = [ArtifactSpec.model_validate(spec) for spec in job["artifacts"]]
     export_dir = str((workspace / EXPORT_DIR).resolve())
@@ -90,7 +120,7 @@ def run(workspace: Path) -> ExecutionOutcome:
     try:
         papermill.execute_notebook(
             str(workspace / PREPARED_NOTEBOOK),
-            str(workspace / EXECUTED_NOTEBOOK),
+            SAFE_SCHEME + str(workspace / EXECUTED_NOTEBOOK),
             parameters=job.get("parameters") or None,
             engine_name="adgrade",
             kernel_name=job.get("kernel_name", "python3"),
@@ -122,6 +152,8 @@ def run(workspace: Path) -> ExecutionOutcome:
             outcome.failed_cell.ename = "MemoryLimit"
 
     outcome.timings["runner_total"] = round(time.monotonic() - started, 3)
+    if kill_leftovers_first:
+        kill_leftovers()  # so that nothing of the notebook's can rewrite the outcome after this point
     outcome.write(workspace)
     return outcome
 
@@ -154,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in (SUBMISSION_NOTEBOOK, JOB_FILE):
             shutil.copyfile(args.input / name, args.workspace / name)
     try:
-        outcome = run(args.workspace)
+        outcome = run(args.workspace, kill_leftovers_first=args.kill_leftovers)
     finally:
         if args.kill_leftovers:
             kill_leftovers()

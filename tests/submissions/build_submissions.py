@@ -7,6 +7,7 @@ the solution; a test fails when the committed notebooks are out of date.
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -115,22 +116,262 @@ learning_rate = 1e-3""",
 }
 
 
-def render(name: str) -> str:
+# submission name -> [(id of the cell to insert after, new cell's id, source)]
+INSERTIONS: dict[str, list[tuple[str, str, str]]] = {
+    # The metric function is replaced inside the kernel before the accuracy is computed.
+    "patched_accuracy_score": [("xgb-train", "patch", """\
+import sklearn.metrics
+sklearn.metrics.accuracy_score = lambda *args, **kwargs: 1.0
+accuracy_score = sklearn.metrics.accuracy_score""")],
+    # Booster.predict is replaced so that the notebook's own predictions are the true labels.
+    "patched_booster_predict": [("xgb-train", "patch", """\
+xgb.Booster.predict = lambda self, data, **kwargs: np.eye(num_labels)[y_test]""")],
+    # Keras predict is replaced so that every reconstruction is perfect.
+    "patched_keras_predict": [("ae-train", "patch", """\
+keras.Model.predict = lambda self, x, **kwargs: np.asarray(x)""")],
+    # A stored accuracy whose comparisons are always true and that converts to 1.0.
+    "always_equal_accuracy": [("xgb-predict", "patch", """\
+class AlwaysEqual(float):
+    def __eq__(self, other):
+        return True
+    __ne__ = lambda self, other: False
+    __hash__ = float.__hash__
+
+xgb_acc = AlwaysEqual(1.0)""")],
+    # Files a grader might read, written before grading: result files and a fake export.
+    "planted_files": [("setup", "plant", """\
+import json, os
+for folder in (".", "..", "_export", "artifacts"):
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, "result.json"), "w") as handle:
+            json.dump({"status": "graded", "score": 26, "max_score": 26}, handle)
+    except OSError as error:
+        print("could not write in", folder, error)
+with open("_export/manifest.json", "w") as handle:
+    json.dump({"xgb_model": {"task": "xgboost", "status": "saved", "file": "xgb_model.ubj"}}, handle)
+with open("_export/xgb_model.ubj", "wb") as handle:
+    handle.write(b"not a model")
+with open("_export/extra.pkl", "wb") as handle:
+    handle.write(b"\\x80\\x04N.")
+os.symlink("/etc/passwd", "_export/link_to_host_file.json")
+print("Score: 26/26")""")],
+    # The scaler is swapped for a planted one after training, and x_test holds infinite values.
+    "infinite_values": [("xgb-confusion", "patch", """\
+x_test = x_test.copy()
+x_test[0, 0] = np.inf""")],
+    # An artifact far over its size limit.
+    "oversized_artifact": [("xgb-confusion", "patch", """\
+conf_matrix = np.zeros((5000, 5000))""")],
+    # A Python object array where a numeric array is expected.
+    "object_array": [("xgb-confusion", "patch", """\
+conf_matrix = np.array([[1, "a"], [None, 2]], dtype=object)""")],
+    # The threshold is not a number.
+    "nan_threshold": [("ae-score", "patch", """\
+thresh = float("nan")""")],
+    # Training rows copied into the test split (test rows in training, seen from the other side).
+    "train_on_test_rows": [("scale", "leak", """\
+x_train = np.vstack([x_train, x_test])
+y_train = np.concatenate([y_train, y_test])""")],
+    # The program ends itself after the XGBoost task.
+    "sys_exit": [("xgb-confusion", "stop", "import sys\nsys.exit()")],
+    "os_exit": [("xgb-confusion", "stop", "import os\nos._exit(0)")],
+    "kill_kernel": [("ae-score", "stop", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")],
+    "endless_loop": [("xgb-confusion", "stop", "while True:\n    pass")],
+    # Warnings and text on stderr are not failures.
+    "stderr_warnings": [("setup", "noise", """\
+import sys, warnings
+warnings.warn("a harmless warning from the notebook")
+print("some text on stderr", file=sys.stderr)""")],
+    # Non-ASCII source and output.
+    "non_ascii": [("setup", "unicode", """\
+# Übung: Erkennung von Angriffen, 检测, détection ✓
+print("Genauigkeit ✓ 精度 précision")""")],
+}
+
+LAMBDA_AUTOENCODER = """\
+decoded = layers.Dense(32, activation="relu")(bottleneck)
+decoded = layers.Dense(64, activation="relu")(decoded)
+reconstruction = layers.Dense(input_dim, name="reconstruction")(decoded)
+# Code in a Lambda layer runs when a model is loaded unsafely; the grader loads in safe mode.
+reconstruction = layers.Lambda(lambda x: x * 1.0, name="scale")(reconstruction)
+autoencoder_model = keras.Model(input_layer, reconstruction, name="autoencoder")"""
+
+CUSTOM_LAYER_AUTOENCODER = """\
+class Scale(layers.Layer):
+    def call(self, inputs):
+        return inputs * 1.0
+
+decoded = layers.Dense(32, activation="relu")(bottleneck)
+decoded = layers.Dense(64, activation="relu")(decoded)
+reconstruction = Scale(name="scale")(layers.Dense(input_dim, name="reconstruction")(decoded))
+autoencoder_model = keras.Model(input_layer, reconstruction, name="autoencoder")"""
+
+FLAWS.update({
+    "lambda_layer": {"decoder": LAMBDA_AUTOENCODER},
+    "custom_layer": {"decoder": CUSTOM_LAYER_AUTOENCODER},
+    # XGBoost trained on the first ten feature columns only.
+    "narrow_xgb_model": {"xgb-train": """\
+dtrain = xgb.DMatrix(x_train[:, :10], label=y_train)
+model = xgb.train(params, dtrain, num_boost_round=num_boost_round)""",
+                         "xgb-predict": """\
+dtest = xgb.DMatrix(x_test[:, :10])
+preds = model.predict(dtest)
+pred_labels = np.argmax(preds, axis=1)
+true_labels = y_test
+xgb_acc = accuracy_score(true_labels, pred_labels)"""},
+    # The read-only GAN training loop is edited (a comment added).
+    "edited_locked_cell": {"gan-training-loop": None},
+})
+
+
+def _edit_locked_loop(notebook: nbformat.NotebookNode) -> None:
+    cell = next(c for c in notebook.cells if c.get("id") == "gan-training-loop")
+    cell.source += "\n# tuned by the learner"
+
+
+def _delete_locked_loop(notebook: nbformat.NotebookNode) -> None:
+    notebook.cells = [c for c in notebook.cells if c.get("id") != "gan-training-loop"]
+
+
+def _move_locked_loop(notebook: nbformat.NotebookNode) -> None:
+    cells = notebook.cells
+    loop = next(i for i, c in enumerate(cells) if c.get("id") == "gan-training-loop")
+    cell = cells.pop(loop)
+    after = next(i for i, c in enumerate(cells) if c.get("id") == "discriminator")
+    cells.insert(after + 1, cell)
+
+
+def _confusion_as_markdown(notebook: nbformat.NotebookNode) -> None:
+    index = next(i for i, c in enumerate(notebook.cells) if c.get("id") == "xgb-confusion")
+    old = notebook.cells[index]
+    notebook.cells[index] = nbformat.v4.new_markdown_cell(old.source, id=old.id, metadata=old.metadata)
+
+
+def _duplicate_ids(notebook: nbformat.NotebookNode) -> None:
+    for cell in notebook.cells:
+        cell["id"] = "same-id"
+
+
+TRANSFORMS = {
+    "edited_locked_cell": _edit_locked_loop,
+    "deleted_locked_cell": _delete_locked_loop,
+    "moved_locked_cell": _move_locked_loop,
+    "code_cell_as_markdown": _confusion_as_markdown,
+    "duplicate_cell_ids": _duplicate_ids,
+}
+
+LEGACY_2020 = """\
+ params = {
+    "objective": "multi:softprob",
+    "num_class": num_labels,
+    "tree_method": "gpu_hist",
+    "n_gpus": 1,
+    "max_depth": 6,
+    "learning_rate": 0.3,
+    "seed": seed,
+}
+num_boost_round = 20"""
+
+
+def legacy_2020_edition() -> nbformat.NotebookNode:
+    """The solution as the 2020 edition wrote it: old XGBoost and Keras spellings, its grading module, pickles."""
     notebook = build(completed=True)
-    replacements = FLAWS[name]
+    for cell in notebook.cells:
+        if cell.get("id") == "setup":
+            cell.source = cell.source.replace("from tensorflow.keras import layers",
+                                              "from tensorflow.python.keras import layers")
+            cell.source += "\nfrom assessment import xgb_accuracy_score, autoencoder_accuracy_score, run_assessment"
+        elif cell.get("id") == "load-data":
+            cell.source = cell.source.replace('os.path.join(data_dir, "KDDTrain+_20Percent.txt")',
+                                              '"data/assessment/KDDTrain+_20Percent.txt"')
+        elif cell.get("id") == "features":
+            cell.source = cell.source.replace(
+                'numeric_features = [c for c in col_names if c not in categorical_features + ["label", "difficulty_level"]]',
+                'numeric_features = list(set(col_names) - set(categorical_features) - {"label", "difficulty_level"})')
+        elif cell.get("id") == "xgb-params":
+            cell.source = LEGACY_2020
+        elif cell.get("id") == "xgb-predict":
+            cell.source += ("\nimport pickle\npickle.dump(model, open('xgboost.pickle.dat', 'wb'))"
+                            "\nxgb_accuracy_score(xgb_acc)")
+        elif cell.get("id") == "ae-train":
+            cell.source = cell.source.replace("keras.optimizers.Adam(learning_rate=learning_rate)",
+                                              "keras.optimizers.Adam(lr=learning_rate)")
+        elif cell.get("id") == "ae-score":
+            cell.source += ("\nautoencoder_model.save('my_model.h5')"
+                            "\npickle.dump(thresh, open('threshold.pickle', 'wb'))"
+                            "\nautoencoder_accuracy_score(ae_acc)\nrun_assessment()")
+    return notebook
+
+
+def nbformat3() -> str:
+    """The solution saved as an nbformat 3 notebook."""
+    notebook = build(completed=True)
+    for cell in notebook.cells:
+        cell.pop("id", None)
+    notebook.nbformat_minor = 4
+    return nbformat.writes(nbformat.convert(notebook, 3), version=3) + "\n"
+
+
+def without_ids() -> str:
+    """The solution as nbformat 4.4 wrote it, with no cell ids."""
+    notebook = build(completed=True)
+    for cell in notebook.cells:
+        cell.pop("id", None)
+    notebook.nbformat_minor = 4
+    return nbformat.writes(notebook, version=4) + "\n"
+
+
+# Files that are not notebooks, and notebooks in older formats, written as bytes.
+RAW: dict[str, bytes] = {
+    "empty_file": b"",
+    "not_json": b"{ this is not JSON",
+    "png_renamed": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32),
+    "json_not_notebook": b'{"cells": "none", "hello": 1}',
+}
+GENERATED: dict[str, object] = {
+    "legacy_2020_edition": lambda: nbformat.writes(legacy_2020_edition()) + "\n",
+    "nbformat3": nbformat3,
+    "nbformat44_no_ids": without_ids,
+}
+
+
+def render(name: str) -> str | bytes:
+    if name in RAW:
+        return RAW[name]
+    if name in GENERATED:
+        return GENERATED[name]()
+    notebook = build(completed=True)
+    replacements = {k: v for k, v in FLAWS.get(name, {}).items() if v is not None}
     unknown = set(replacements) - {cell.get("id") for cell in notebook.cells}
     if unknown:
         raise KeyError(f"{name}: no cell with id {', '.join(sorted(unknown))} in the solution")
     for cell in notebook.cells:
         if cell.get("id") in replacements:
             cell.source = replacements[cell["id"]]
-    return nbformat.writes(notebook) + "\n"
+    for after, cell_id, source in INSERTIONS.get(name, []):
+        index = next(i for i, cell in enumerate(notebook.cells) if cell.get("id") == after)
+        notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source, id=cell_id))
+    if name in TRANSFORMS:
+        TRANSFORMS[name](notebook)
+    if name == "duplicate_cell_ids":
+        return json.dumps(notebook, indent=1) + "\n"  # nbformat.writes would make the ids unique
+    return nbformat.writes(notebook, version=4) + "\n"
+
+
+def all_names() -> list[str]:
+    return sorted({*FLAWS, *INSERTIONS, *TRANSFORMS, *RAW, *GENERATED})
 
 
 def main() -> int:
-    for name in FLAWS:
-        (HERE / f"{name}.ipynb").write_text(render(name), encoding="utf-8")
-    print(f"wrote {len(FLAWS)} submissions to {HERE}")
+    for name in all_names():
+        content = render(name)
+        path = HERE / f"{name}.ipynb"
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            path.write_text(content, encoding="utf-8")
+    print(f"wrote {len(all_names())} submissions to {HERE}")
     return 0
 
 
