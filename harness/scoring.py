@@ -85,7 +85,9 @@ class Scorer:
     def score(self, artifacts_dir: Path, select: list[str] | None = None) -> list[TestResult]:
         """Score the artifacts and return one result per rubric test (or per selected test)."""
         # The data folder travels here rather than on the command line, where other processes could read it.
-        context = {"artifacts_dir": str(artifacts_dir), "select": select, "data_dir": str(self.data_dir),
+        # Only the tests rubric.toml lists run: a pytest file may define tests for other rubrics.
+        listed = select if select is not None else [test.name for test in self.rubric.tests]
+        context = {"artifacts_dir": str(artifacts_dir), "select": listed, "data_dir": str(self.data_dir),
                    "nonce": self.nonce}
         self.report_path.unlink(missing_ok=True)
         tmp = self.context_path.with_suffix(".tmp")

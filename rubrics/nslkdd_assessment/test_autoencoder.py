@@ -96,6 +96,22 @@ def test_threshold_is_youden(artifacts, reconstruction_errors, label_classes, gr
     grading.message = f"TPR - FPR = {learner:.4f} at your threshold (maximum {best:.4f})."
 
 
+def test_threshold_without_test_labels(artifacts, reconstruction_errors, label_classes, grading):
+    """For a rubric that forbids choosing the threshold with the test split's labels (not the course's rule)."""
+    attacks, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
+    scores = artifacts.get("reconstruction_scores")
+    fpr, tpr, thresholds = roc_curve(attacks, scores)
+    test_optimum = float(thresholds[np.argmax(tpr - fpr)])
+    grading.metric("test_split_youden_threshold", test_optimum)
+    same = bool(np.isclose(threshold, test_optimum, rtol=1e-9, atol=0.0))
+    grading.metric("threshold_from_test_labels", same)
+    assert not same, (
+        f"Your threshold {threshold:.6g} is the Youden point of the test split's labels, which this rubric "
+        "forbids. Choose it on a validation split of the training rows, or from the training errors."
+    )
+    grading.message = "The threshold was not taken from the test split's labels."
+
+
 def test_autoencoder_reported_accuracy(artifacts, reconstruction_errors, label_classes, grading):
     attacks, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
     scores = reconstruction_errors.test_split
