@@ -90,13 +90,35 @@ class _Invalid(Exception):
     pass
 
 
+# Loads a model and predicts on zeros in a separate process: a crafted model (tree indices out of
+# range) can crash XGBoost's native code, which must not take the whole scoring process with it.
+_XGBOOST_PROBE = """
+import sys
+import numpy, xgboost
+booster = xgboost.Booster(model_file=sys.argv[1])
+booster.predict(xgboost.DMatrix(numpy.zeros((8, booster.num_features()))))
+"""
+
+
 def _load_xgboost(path: Path, spec: ArtifactSpec):
+    import subprocess
+    import sys
+
     import xgboost
 
     try:
-        return xgboost.Booster(model_file=str(path))
+        booster = xgboost.Booster(model_file=str(path))
     except xgboost.core.XGBoostError as error:
         raise _Invalid(f"is not a loadable XGBoost model ({str(error).splitlines()[0][:200]}).") from None
+    try:
+        probe = subprocess.run([sys.executable, "-c", _XGBOOST_PROBE, str(path)], capture_output=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        raise _Invalid("took over 120 s to predict on 8 rows; it is not a usable XGBoost model.") from None
+    if probe.returncode != 0:
+        # NOTE: a model that crashes XGBoost only on particular feature values still passes this probe.
+        raise _Invalid(f"crashed XGBoost when predicting (exit status {probe.returncode}); it is not a usable "
+                       "XGBoost model. Save the model that xgb.train returned, unchanged.")
+    return booster
 
 
 def _load_keras(path: Path, spec: ArtifactSpec):
@@ -160,7 +182,7 @@ def _load_scaler(path: Path, spec: ArtifactSpec):
         raise _Invalid("is not a fitted scikit-learn scaler.")
     try:
         return scaler_from_export(value)
-    except (FeatureError, TypeError, ValueError) as error:
+    except (FeatureError, TypeError, ValueError, OverflowError) as error:
         raise _Invalid(f"is not a usable fitted scaler: {error}.") from None
 
 

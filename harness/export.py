@@ -137,8 +137,11 @@ def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):
     # What the notebook passed to the compatibility profile's stand-in for the course's grading module.
     assessment = sys.modules.get("assessment")
     claims = getattr(assessment, "CLAIMS", None) if assessment is not None else None
+    claims_path = os.path.join(export_dir, "{claims}")
+    if os.path.lexists(claims_path):  # planted before the export, or left by an earlier checkpoint
+        os.remove(claims_path)
     if isinstance(claims, list) and claims:
-        with open(os.path.join(export_dir, "{claims}"), "w") as handle:
+        with open(claims_path, "w") as handle:
             json.dump(claims[:100], handle, default=repr)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import platform
 import shutil
@@ -250,22 +251,27 @@ def _execute_and_score(backend: ExecutionBackend, workspace: Path, notebook: nbf
 
     started = time.monotonic()
     select = [t.name for t in rubric.tests if t.visibility == "visible"] if options.self_check else None
-    result.tests = scorer.score(artifacts_dir, select)
+    try:
+        result.tests = scorer.score(artifacts_dir, select)
+    finally:
+        _copy_logs(workspace, scorer, output_dir)
     result.timings["scoring_wait"] = round(time.monotonic() - started, 3)
     result.score = sum(test.score for test in result.tests)
     result.warnings.extend(test.message for test in result.tests if test.metrics.get("mismatch"))
     result.integrity.claims = _claims(result) + _assessment_claims(artifacts_dir, result, rubric)
     _deduct_for_locked_cells(result, rubric)
 
+
+
+def _copy_logs(workspace: Path, scorer: Scorer, output_dir: Path) -> None:
     logs = output_dir / "logs"
     logs.mkdir(exist_ok=True)
     for log in (workspace.parent / RUNNER_LOG, scorer.log_path):
-        if log.is_file():
-            shutil.copyfile(log, logs / log.name)
+        copy_regular(log, logs / log.name, 64 * 1024 * 1024)
 
 
 def _clean_text(value: object, limit: int = 200) -> str | None:
-    """A short string that JSON can hold (no lone surrogates), or None for anything but a string."""
+    """Return a short string that UTF-8 can encode (no lone surrogates), or None for a non-string."""
     if not isinstance(value, str):
         return None
     return value.encode("utf-8", errors="replace").decode("utf-8")[:limit]
@@ -319,20 +325,33 @@ def _assessment_claims(artifacts_dir: Path, result: GradeResult, rubric: Rubric)
         return []
     tests = {test.name: test for test in result.tests}
     claims = []
-    for call in calls if isinstance(calls, list) else []:
-        if not isinstance(call, dict) or call.get("function") not in rubric.compatibility.claims:
+    # The file was written in the learner's kernel: every field is checked before use.
+    for call in (calls if isinstance(calls, list) else [])[:100]:
+        function = call.get("function") if isinstance(call, dict) else None
+        if not isinstance(function, str) or function not in rubric.compatibility.claims:
             continue
-        test_name, _, metric = rubric.compatibility.claims[call["function"]].partition(".")
-        claimed = call.get("value")
-        recomputed = tests[test_name].metrics.get(metric) if test_name in tests else None
-        if not isinstance(claimed, (int, float)) or not isinstance(recomputed, (int, float)):
-            claims.append(Claim(test=f"assessment.{call['function']}", claimed=None, recomputed=None,
+        test_name, _, metric = rubric.compatibility.claims[function].partition(".")
+        claimed = _finite_number(call.get("value"))
+        recomputed = _finite_number(tests[test_name].metrics.get(metric)) if test_name in tests else None
+        if claimed is None or recomputed is None:
+            claims.append(Claim(test=f"assessment.{function}", claimed=claimed, recomputed=recomputed,
                                 difference=None, agrees=False))
             continue
-        difference = round(abs(float(claimed) - float(recomputed)), 6)
-        claims.append(Claim(test=f"assessment.{call['function']}", claimed=float(claimed),
-                            recomputed=float(recomputed), difference=difference, agrees=difference <= 1e-3))
+        difference = round(abs(claimed - recomputed), 6)
+        claims.append(Claim(test=f"assessment.{function}", claimed=claimed, recomputed=recomputed,
+                            difference=difference, agrees=difference <= 1e-3))
     return claims
+
+
+def _finite_number(value: object) -> float | None:
+    """Return value as a finite float, or None for anything else (text, huge integers, NaN)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
 
 
 def _deduct_for_locked_cells(result: GradeResult, rubric: Rubric) -> None:

@@ -1,7 +1,7 @@
 """Reading and writing files in a folder that learner code can also write.
 
 A notebook runs as the same user as the runner, so it can replace any file in its
-workspace with a link (to grader data) or a FIFO (which blocks whoever opens it).
+workspace with a link (to grader data) or a FIFO (whose open() blocks the caller).
 These helpers never follow a link, never block on a FIFO or device, and read at
 most a given number of bytes.
 """

@@ -100,7 +100,7 @@ class Scorer:
 
         if not self.report_path.is_file():
             raise ScoringError(f"the scoring process exited with status {self.process.returncode} and wrote no "
-                               f"report; see {self.log_path}")
+                               f"report; see logs/{LOG_FILE} in the output folder")
         return self._results(read_report(self.report_path, self.nonce), select)
 
     def _wait_for_report(self) -> None:

@@ -2,8 +2,8 @@
 
 Each notebook in tests/submissions/ (built by build_submissions.py) is graded once per
 session with the course rubric. Every case asserts the status, the score, the tests
-that fail and a message a learner can act on; the flawed samples of the first
-edition are asserted in test_grading_e2e.py.
+that fail and a message a learner can act on. The first flawed samples are asserted
+in test_grading_e2e.py.
 """
 
 from __future__ import annotations
@@ -46,6 +46,9 @@ CASES: dict[str, Case] = {
     "patched_keras_predict": Case("graded", 15, {"test_autoencoder_accuracy", "test_autoencoder_reported_accuracy",
                                                  "test_threshold_is_youden"} | (GAN - {"test_gan_architecture"})),
     "planted_files": Case("graded", 26, set()),
+    "bad_assessment_claims": Case("graded", 26, set()),
+    "forged_scores": Case("graded", 20, {"test_autoencoder_accuracy", "test_autoencoder_reported_accuracy",
+                                         "test_threshold_is_youden"}, "reconstruction_scores do not match"),
     # Artifacts the scorer rejects on load.
     "oversized_artifact": Case("graded", 25, {"test_confusion_matrix"}, "-byte limit"),
     "object_array": Case("graded", 25, {"test_confusion_matrix"}, "expected a numeric array"),
@@ -54,6 +57,8 @@ CASES: dict[str, Case] = {
     "infinite_values": Case("execution_error", 3, set(), "contains 1 NaN or infinite value(s)"),
     "narrow_xgb_model": Case("graded", 18, XGBOOST, "expects 10 features but x_test has 118"),
     "lambda_layer": Case("graded", 17, AUTOENCODER, "Lambda"),
+    "corrupt_xgb_tree": Case("graded", 18, XGBOOST, "crashed XGBoost when predicting"),
+    "broken_scaler": Case("graded", 3, set(), "is not a usable fitted scaler"),
     "custom_layer": Case("graded", 17, AUTOENCODER, "in safe mode"),
     # Method: test rows in the training split.
     "train_on_test_rows": Case("graded", 5, set(), "occur in both x_train and x_test"),
@@ -83,7 +88,7 @@ CASES: dict[str, Case] = {
     "legacy_2020_edition": Case("graded", 26, set()),
 }
 # Cases whose failing tests are too many to list: only the count of passing points is asserted.
-UNLISTED_FAILURES = {"infinite_values", "train_on_test_rows"}
+UNLISTED_FAILURES = {"infinite_values", "train_on_test_rows", "broken_scaler"}
 
 
 def options_for(name: str) -> GradingOptions:
@@ -127,6 +132,16 @@ def test_corpus_case(corpus, name):
     for test in result.tests:
         if test.status != "passed":
             assert test.message, test.name
+        # "error" means the rubric itself failed: nothing a notebook does may cause it.
+        assert test.status != "error", f"{test.name}: {test.message}"
+
+
+def test_bad_claims_are_recorded_not_trusted(corpus):
+    claims = [claim for claim in corpus("bad_assessment_claims").integrity.claims
+              if claim.test == "assessment.xgb_accuracy_score"]
+    assert len(claims) == 1  # the call whose function name is a list is ignored
+    assert claims[0].claimed is None  # 10**400 is no usable number
+    assert not claims[0].agrees
 
 
 def test_corpus_is_complete():
@@ -165,7 +180,7 @@ def test_locked_cell_changes_are_recorded(corpus):
     assert any("was moved" in warning for warning in corpus("moved_locked_cell").warnings)
 
 
-def test_locked_cell_edit_costs_points_where_the_rubric_says(corpus):
+def test_locked_cell_edit_deduction(corpus):
     from harness.grader import _deduct_for_locked_cells
     from harness.rubric import IntegrityPolicy
 

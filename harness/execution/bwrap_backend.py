@@ -9,8 +9,8 @@ What encloses the notebook, and what enforces each limit:
   is bound read-only, and nothing else of the grading host (grader-held data, rubrics, the
   solution, home folders, the rest of /etc) exists inside;
 - identity: a user namespace in which the notebook runs as uid 65534 with no capabilities.
-  The host sees the caller's uid: when the grader runs as root, that is root without
-  capabilities, which is why only the folders above are bound in;
+  On the host it keeps the caller's uid, which is root without capabilities when the grader
+  runs as root, so only the folders above are bound in;
 - CPU: as root, a cpu control group quota when --cpus or the rubric sets one;
 - processes: a PID namespace, so the notebook sees and can signal only its own processes,
   and everything dies with the sandbox (`--die-with-parent`);
@@ -82,7 +82,7 @@ def _system_binds() -> list[str]:
 
 
 def bwrap_command(workspace: Path, limits: ExecutionLimits, command: list[str]) -> list[str]:
-    """The bwrap command line that runs `command` in the sandbox around `workspace`.
+    """Build the bwrap command line that runs `command` in the sandbox around `workspace`.
 
     Mounts apply in order, so the private /tmp comes before the Python folders, which may lie under /tmp.
     """

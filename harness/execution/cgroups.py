@@ -32,7 +32,7 @@ def _read_counter(path: Path, key: str) -> int:
 
 
 def oom_kill_count() -> int:
-    """Out-of-memory kills in this process's own memory cgroup, as a container sees it."""
+    """Count the out-of-memory kills in this process's own memory cgroup, as mounted inside a container."""
     v2 = CGROUP_ROOT / "memory.events"
     if v2.is_file():
         return _read_counter(v2, "oom_kill")
@@ -104,7 +104,7 @@ class SubmissionCgroup:
         count = _read_counter(self.dirs[0] / "memory.oom_control", "oom_kill")
         if count:
             return count
-        # Kernels before 4.13 have no oom_kill counter; failcnt says the limit was reached.
+        # Kernels before 4.13 have no oom_kill counter, so a nonzero failcnt stands in for it.
         return 1 if _read_counter_file(self.dirs[0] / "memory.failcnt") else 0
 
     def pids(self) -> list[int]:

@@ -158,7 +158,8 @@ def reconstruction_errors(artifacts, autoencoder, verified_split) -> Reconstruct
     for name, definition in ERROR_DEFINITIONS.items():
         scores = definition(x_test, reconstructed)
         relative = np.abs(scores - learner_scores) / np.maximum(np.abs(scores), 1e-9)
-        if np.median(relative) < 1e-3:
+        # Nearly every row must match, so that scores edited on some rows cannot pass as the model's.
+        if np.quantile(relative, 0.999) < 1e-3:
             return ReconstructionErrors(scores, name, True)
     return ReconstructionErrors(ERROR_DEFINITIONS["mean squared error"](x_test, reconstructed),
                                 "mean squared error", False)
@@ -181,7 +182,7 @@ def gan_scores(artifacts, discriminator, verified_split) -> np.ndarray:
     assert learner_scores.shape[0] == x_test.shape[0], (
         f"gan_scores has {learner_scores.shape[0]} values but x_test has {x_test.shape[0]} rows."
     )
-    assert np.median(np.abs(scores - learner_scores)) < 1e-4, (
+    assert np.quantile(np.abs(scores - learner_scores), 0.999) < 1e-4, (
         "gan_scores do not match 1 - discriminator_model.predict(x_test)[:, 0] for the exported discriminator; "
         "compute them that way, so that higher scores mean less normal."
     )

@@ -81,8 +81,8 @@ def test_autoencoder_accuracy(artifacts, reconstruction_errors, label_classes, g
 
 def test_threshold_is_youden(artifacts, reconstruction_errors, label_classes, grading):
     attacks, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
-    # The rule is judged on the learner's own scores, which were checked above to match the model's errors.
-    scores = artifacts.get("reconstruction_scores")
+    # The rule is judged on the recomputed errors (of the learner's error definition), never on stored scores.
+    scores = reconstruction_errors.test_split
     fpr, tpr, _ = roc_curve(attacks, scores)
     best = float(np.max(tpr - fpr))
     flagged = scores >= threshold
@@ -99,7 +99,7 @@ def test_threshold_is_youden(artifacts, reconstruction_errors, label_classes, gr
 def test_threshold_without_test_labels(artifacts, reconstruction_errors, label_classes, grading):
     """For a rubric that forbids choosing the threshold with the test split's labels (not the course's rule)."""
     attacks, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
-    scores = artifacts.get("reconstruction_scores")
+    scores = artifacts.get("reconstruction_scores")  # the learner's own: the threshold was taken from these
     fpr, tpr, thresholds = roc_curve(attacks, scores)
     test_optimum = float(thresholds[np.argmax(tpr - fpr)])
     grading.metric("test_split_youden_threshold", test_optimum)

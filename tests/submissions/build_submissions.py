@@ -156,7 +156,7 @@ with open("_export/extra.pkl", "wb") as handle:
     handle.write(b"\\x80\\x04N.")
 os.symlink("/etc/passwd", "_export/link_to_host_file.json")
 print("Score: 26/26")""")],
-    # The scaler is swapped for a planted one after training, and x_test holds infinite values.
+    # An infinite value is written into x_test after the XGBoost task.
     "infinite_values": [("xgb-confusion", "patch", """\
 x_test = x_test.copy()
 x_test[0, 0] = np.inf""")],
@@ -178,6 +178,33 @@ y_train = np.concatenate([y_train, y_test])""")],
     "os_exit": [("xgb-confusion", "stop", "import os\nos._exit(0)")],
     "kill_kernel": [("ae-score", "stop", "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)")],
     "endless_loop": [("xgb-confusion", "stop", "while True:\n    pass")],
+    # Calls to the grading module's stand-in with values it cannot use, and a planted claims file.
+    "bad_assessment_claims": [("setup", "claims", """\
+import json, os
+import assessment
+assessment.CLAIMS.append({"function": ["xgb_accuracy_score"], "value": 1.0})
+assessment.CLAIMS.append({"function": "xgb_accuracy_score", "value": 10**400})
+os.makedirs("_export", exist_ok=True)
+with open("_export/assessment_claims.json", "w") as handle:
+    json.dump([{"function": {"name": "xgb_accuracy_score"}, "value": 1.0}], handle)""")],
+    # The trained model's first tree is edited to read a feature that does not exist.
+    "corrupt_xgb_tree": [("xgb-confusion", "corrupt", """\
+import json
+raw = json.loads(model.save_raw("json"))
+tree = raw["learner"]["gradient_booster"]["model"]["trees"][0]
+tree["split_indices"][0] = 10**6
+tree["left_children"][0] = 10**6
+model = xgb.Booster()
+model.load_model(bytearray(json.dumps(raw).encode()))""")],
+    # A percentile threshold, with half of the stored scores moved so that it looks like Youden's point.
+    "forged_scores": [("ae-score", "forge", """\
+forged = reconstruction_scores.copy()
+every_other = np.arange(len(forged)) % 2 == 0
+forged[every_other & (binary_labels == 1)] = thresh
+forged[every_other & (binary_labels == 0)] = thresh * (1 - 1e-9)
+reconstruction_scores = forged""")],
+    # A fitted scaler whose sample count is not a number.
+    "broken_scaler": [("scale", "break", 'scaler.n_samples_seen_ = float("inf")')],
     # Warnings and text on stderr are not failures.
     "stderr_warnings": [("setup", "noise", """\
 import sys, warnings
@@ -220,6 +247,12 @@ preds = model.predict(dtest)
 pred_labels = np.argmax(preds, axis=1)
 true_labels = y_test
 xgb_acc = accuracy_score(true_labels, pred_labels)"""},
+    "forged_scores": {"ae-threshold": """\
+train_reconstructions = autoencoder_model.predict(x_train_normal, batch_size=batch_size, verbose=0)
+train_scores = np.mean(np.square(x_train_normal - train_reconstructions), axis=1)
+optimal_threshold = np.percentile(train_scores, 95)
+thresh = optimal_threshold
+print("threshold:", thresh)"""},
     # The read-only GAN training loop is edited (a comment added).
     "edited_locked_cell": {"gan-training-loop": None},
 })
