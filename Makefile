@@ -13,7 +13,11 @@ export ADGRADE_DATA
 # Debian packages by docker/make-base-image.sh where no registry can be reached.
 BASE_IMAGE ?= nvidia/cuda:12.8.1-cudnn-runtime-ubuntu24.04
 
-DEMO_SUBMISSIONS := reference/solution.ipynb student_templates/nslkdd_assessment.ipynb $(wildcard tests/submissions/*.ipynb)
+# A few samples of the corpus in tests/submissions/: common mistakes, tampering, a crash, a legacy edition.
+DEMO_SAMPLES := softmax_argmax percentile_threshold scaler_all_rows fake_xgb_acc gan_collapsed \
+	patched_accuracy_score os_exit legacy_2020_edition
+DEMO_SUBMISSIONS := reference/solution.ipynb student_templates/nslkdd_assessment.ipynb \
+	$(patsubst %,tests/submissions/%.ipynb,$(DEMO_SAMPLES))
 
 .PHONY: setup data demo test bench image clean
 
