@@ -1,4 +1,4 @@
-"""The adgrade command line: grade, check, and data verify/fetch/ensure."""
+"""The adgrade command line: grade, check, grade-batch, export, data, reference, rubric, image and doctor."""
 
 from __future__ import annotations
 
@@ -40,15 +40,21 @@ def _positive(kind):
 
 def _add_grading_options(parser: argparse.ArgumentParser, default_backend: str) -> None:
     parser.add_argument("notebook", type=Path, help="the submitted .ipynb file")
-    parser.add_argument("--data-dir", type=Path, help=f"folder with the NSL-KDD files (default: ${data.DATA_ENV})")
     parser.add_argument("--output", type=Path, help="folder for result.json and the executed notebook "
                         "(default: ./adgrade-out/<notebook name>)")
+    parser.add_argument("--gpus", help="docker only: GPUs for the container, 'all', a count, or ids such as 0,1")
+    add_run_options(parser, default_backend)
+    parser.add_argument("--json", action="store_true", help="print result.json instead of the table")
+
+
+def add_run_options(parser: argparse.ArgumentParser, default_backend: str) -> None:
+    """Add the options that say how a notebook runs: data, rubric, back end and limits."""
+    parser.add_argument("--data-dir", type=Path, help=f"folder with the NSL-KDD files (default: ${data.DATA_ENV})")
     parser.add_argument("--rubric", default="nslkdd_assessment",
                         help="rubric name under rubrics/, or a path to a rubric folder (default: %(default)s)")
     parser.add_argument("--backend", choices=("docker", "bwrap", "local", "auto"), default=default_backend,
                         help="where the notebook runs: docker (a container per submission), bwrap (bubblewrap "
                         "namespaces), local (no isolation), or auto, the strongest available (default: %(default)s)")
-    parser.add_argument("--gpus", help="docker only: GPUs for the container, 'all', a count, or ids such as 0,1")
     parser.add_argument("--image", help="docker only: the grading image (default: $ADGRADE_IMAGE or "
                         "adgrade-grader:<version>)")
     parser.add_argument("--cpus", type=_positive(float), help="docker, or bwrap as root: CPU quota in cores "
@@ -58,7 +64,6 @@ def _add_grading_options(parser: argparse.ArgumentParser, default_backend: str) 
                         help="seconds the whole notebook may run (default: the rubric's)")
     parser.add_argument("--memory-limit", type=_positive(int),
                         help="MiB the kernel and its children may use (default: the rubric's)")
-    parser.add_argument("--json", action="store_true", help="print result.json instead of the table")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     reference_run.add_argument("--output", type=Path, help="where to write the metrics "
                                "(default: reference/expected_metrics.json)")
 
+    reference_curves = reference_commands.add_parser(
+        "curves", help="train the reference autoencoder and GAN once and write the ROC curves that feedback pages "
+        "draw beside each learner's (reference/reference_curves.json)")
+    reference_curves.add_argument("--seed", type=int, default=42, help="seed of the split and the training "
+                                  "(default: %(default)s, the rubric's seed)")
+    reference_curves.add_argument("--data-dir", type=Path, help=f"NSL-KDD folder (default: ${data.DATA_ENV})")
+    reference_curves.add_argument("--output", type=Path,
+                                  help="where to write the curves (default: reference/reference_curves.json)")
+
     rubric = commands.add_parser("rubric", help="inspect a rubric")
     rubric_commands = rubric.add_subparsers(dest="rubric_command", required=True)
     explain = rubric_commands.add_parser("explain", help="every test with its points, threshold and its origin")
@@ -107,6 +121,10 @@ def build_parser() -> argparse.ArgumentParser:
     from harness.host_commands import add_parsers
 
     add_parsers(commands)
+
+    from harness.batch.command import add_parsers as add_batch_parsers
+
+    add_batch_parsers(commands)
     return parser
 
 
@@ -198,6 +216,10 @@ def main(argv: list[str] | None = None) -> int:
         from harness.host_commands import run_doctor_command, run_image_command
 
         return run_image_command(args) if args.command == "image" else run_doctor_command(args)
+    if args.command in ("grade-batch", "export"):
+        from harness.batch.command import run_batch_command, run_export_command
+
+        return run_batch_command(args) if args.command == "grade-batch" else run_export_command(args)
     if args.command in ("reference", "rubric"):
         from harness.tools_commands import run_reference_command, run_rubric_command
 

@@ -29,6 +29,10 @@ from harness.versions import COURSE_PACKAGES, package_versions
 
 logger = logging.getLogger(__name__)
 
+# Plot data for the learner's feedback page, written beside result.json when scoring ran.
+FEEDBACK_FILE = "feedback.json"
+FEEDBACK_VERSION = 1
+
 # The marker that the learner template puts where code is missing.
 PLACEHOLDER = "#### FIX ME ####"
 
@@ -144,6 +148,7 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
                          environment={**_harness_environment(), "harness": __version__,
                                       "backend": options.backend, "recorded_by": "grader"})
     output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / FEEDBACK_FILE).unlink(missing_ok=True)  # left by an earlier grading into this folder
     logger.info("grading %s with rubric %s", notebook, rubric.name)
     scratch = Path(tempfile.mkdtemp(prefix="adgrade-"))
     # The scorer's folder is a separate private temporary folder, not a sibling of the workspace.
@@ -255,12 +260,25 @@ def _execute_and_score(backend: ExecutionBackend, workspace: Path, notebook: nbf
         result.tests = scorer.score(artifacts_dir, select)
     finally:
         _copy_logs(workspace, scorer, output_dir)
+    _write_feedback(output_dir, scorer.feedback, rubric)
     result.timings["scoring_wait"] = round(time.monotonic() - started, 3)
     result.score = sum(test.score for test in result.tests)
     result.warnings.extend(test.message for test in result.tests if test.metrics.get("mismatch"))
     result.integrity.claims = _claims(result) + _assessment_claims(artifacts_dir, result, rubric)
     _deduct_for_locked_cells(result, rubric)
 
+
+
+def _write_feedback(output_dir: Path, feedback: dict[str, object], rubric: Rubric) -> None:
+    """Write the scorer's plot data, with the reference models' ROC curves, as feedback.json."""
+    if not feedback:
+        return
+    document = {"version": FEEDBACK_VERSION, **feedback}
+    curves_path = rubric.reference_curves_path
+    if curves_path is not None and curves_path.is_file():
+        curves = json.loads(curves_path.read_text(encoding="utf-8"))
+        document["reference"] = {key: curves[key] for key in ("autoencoder_roc", "gan_roc") if key in curves}
+    (output_dir / FEEDBACK_FILE).write_text(json.dumps(document, default=str), encoding="utf-8")
 
 
 def _copy_logs(workspace: Path, scorer: Scorer, output_dir: Path) -> None:

@@ -55,3 +55,46 @@ def collapse_reason(scores: np.ndarray, attacks: np.ndarray, predicted: np.ndarr
         return (f"its F1 is {f1_value:.3f} at the chosen threshold while accuracy is "
                 f"{accuracy(attacks, predicted):.3f}: it flags almost no attacks")
     return None
+
+
+def roc_points(attacks: np.ndarray, scores: np.ndarray, max_points: int = 200) -> dict[str, object]:
+    """Return an ROC curve thinned to at most max_points points, with its AUROC, for plotting.
+
+    Rows whose score is NaN or infinite are left out. Without both classes left, the curve is empty.
+    """
+    attacks, scores = np.asarray(attacks), np.asarray(scores, dtype=float)
+    finite = np.isfinite(scores)
+    attacks, scores = attacks[finite], scores[finite]
+    if len(np.unique(attacks)) < 2:
+        return {"fpr": [], "tpr": [], "auroc": None}
+    fpr, tpr, _ = roc_curve(attacks, scores)
+    if len(fpr) > max_points:
+        keep = np.unique(np.linspace(0, len(fpr) - 1, max_points).round().astype(int))
+        fpr, tpr = fpr[keep], tpr[keep]
+    return {"fpr": [round(float(v), 5) for v in fpr], "tpr": [round(float(v), 5) for v in tpr],
+            "auroc": auroc(attacks, scores)}
+
+
+def score_histograms(attacks: np.ndarray, scores: np.ndarray, threshold: float, bins: int = 40) -> dict[str, object]:
+    """Histogram normal and attack rows' scores on shared bins, on a log axis when the scores span decades.
+
+    Rows whose score is NaN or infinite are left out, and a threshold that is not finite is stored as None.
+    """
+    attacks = np.asarray(attacks).astype(bool)
+    scores = np.asarray(scores, dtype=float)
+    finite = np.isfinite(scores)
+    if finite.any():
+        low, high = float(scores[finite].min()), float(scores[finite].max())
+    else:
+        low, high = 0.0, 1.0
+    log_x = bool(low > 0 and high / low > 100)
+    if log_x:
+        edges = np.geomspace(low, high, bins + 1)
+    else:
+        edges = np.linspace(low, high if high > low else low + 1.0, bins + 1)
+    normal_counts, _ = np.histogram(scores[finite & ~attacks], edges)
+    attack_counts, _ = np.histogram(scores[finite & attacks], edges)
+    threshold = float(threshold)
+    return {"bin_edges": [float(v) for v in edges], "normal": normal_counts.tolist(),
+            "attack": attack_counts.tolist(), "threshold": threshold if np.isfinite(threshold) else None,
+            "log_x": log_x}

@@ -56,6 +56,7 @@ class _State:
     rubric: Rubric
     context: dict
     records: dict[str, dict]
+    feedback: dict[str, object]
 
 
 _state = _State()
@@ -67,6 +68,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     _state.rubric = load_rubric(config.getoption("--adgrade-rubric"))
     _state.records = {}
+    _state.feedback = {}
     path = Path(context_path)
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
     while not path.is_file():
@@ -106,6 +108,12 @@ def artifacts() -> ArtifactStore:
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
     return Path(_state.context["data_dir"])
+
+
+@pytest.fixture(scope="session")
+def feedback() -> dict[str, object]:
+    """Plot data for the learner's feedback page: rubric tests add sections, and the grader writes feedback.json."""
+    return _state.feedback
 
 
 @pytest.fixture
@@ -156,6 +164,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         return
     # Written to a temporary name first, because the harness reads the report as soon as the name appears.
     tmp = Path(report_path).with_suffix(".tmp")
-    document = {"nonce": _state.context.get("nonce"), "tests": _state.records}
+    document = {"nonce": _state.context.get("nonce"), "tests": _state.records, "feedback": _state.feedback}
     tmp.write_text(json.dumps(document, indent=2, default=str), encoding="utf-8")
     tmp.replace(report_path)

@@ -122,6 +122,8 @@ class Rubric(BaseModel):
     integrity: IntegrityPolicy = Field(default_factory=IntegrityPolicy)
     compatibility: Compatibility = Field(default_factory=Compatibility)
     expected_metrics: str | None = None
+    # ROC curves of the reference models (adgrade reference curves), drawn beside each learner's on feedback pages.
+    reference_curves: str | None = None
     tasks: list[Task]
     artifacts: list[ArtifactSpec]
     tests: list[TestSpec]
@@ -158,6 +160,10 @@ class Rubric(BaseModel):
     @property
     def template_path(self) -> Path:
         return (self.path / self.template).resolve()
+
+    @property
+    def reference_curves_path(self) -> Path | None:
+        return (self.path / self.reference_curves).resolve() if self.reference_curves else None
 
 
 def resolve_rubric_path(name_or_path: str | Path) -> Path:

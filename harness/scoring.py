@@ -34,6 +34,12 @@ def read_report(path: Path, nonce: str) -> dict[str, dict]:
     return report["tests"]
 
 
+def read_feedback(path: Path) -> dict[str, object]:
+    """Return the plot data of a report that read_report accepted, or an empty dict when it has none."""
+    feedback = json.loads(path.read_text(encoding="utf-8")).get("feedback")
+    return feedback if isinstance(feedback, dict) else {}
+
+
 def _lower_priority() -> None:
     os.nice(SCORER_NICENESS)
 
@@ -56,6 +62,8 @@ class Scorer:
         self.context_path = work_dir / CONTEXT_FILE
         self.report_path = work_dir / REPORT_FILE
         self.log_path = work_dir / LOG_FILE
+        # Plot data for the feedback page, filled in by score().
+        self.feedback: dict[str, object] = {}
         environment = dict(os.environ)
         # Scoring is always on the CPU: deterministic, and it never takes GPU memory from kernels.
         environment.update({"CUDA_VISIBLE_DEVICES": "", "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONHASHSEED": "0",
@@ -101,7 +109,9 @@ class Scorer:
         if not self.report_path.is_file():
             raise ScoringError(f"the scoring process exited with status {self.process.returncode} and wrote no "
                                f"report; see logs/{LOG_FILE} in the output folder")
-        return self._results(read_report(self.report_path, self.nonce), select)
+        records = read_report(self.report_path, self.nonce)
+        self.feedback = read_feedback(self.report_path)
+        return self._results(records, select)
 
     def _wait_for_report(self) -> None:
         """Wait until the report is written or the process ends, then stop the process.

@@ -1,4 +1,4 @@
-"""The `reference run` and `rubric explain` commands."""
+"""The `reference run`, `reference curves` and `rubric explain` commands."""
 
 from __future__ import annotations
 
@@ -14,6 +14,17 @@ from harness.cli import EXIT_OK, EXIT_USAGE, console, err_console
 from harness.rubric import RubricError, load_rubric
 
 
+def _write_reference_curves(args: argparse.Namespace, data_dir) -> int:
+    from reference import curves
+
+    with err_console.status("training the reference autoencoder and GAN"):
+        document = curves.compute(data_dir, args.seed)
+    path = curves.write(document, args.output or curves.REFERENCE_CURVES)
+    console.print(f"wrote {escape(str(path))}: autoencoder AUROC {document['autoencoder_roc']['auroc']:.4f}, "
+                  f"GAN AUROC {document['gan_roc']['auroc']:.4f}")
+    return EXIT_OK
+
+
 def run_reference_command(args: argparse.Namespace) -> int:
     # TensorFlow's C++ log repeats a harmless tf.data message for every GAN it trains; level 3 hides it.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -25,6 +36,8 @@ def run_reference_command(args: argparse.Namespace) -> int:
     except data.DataError as error:
         err_console.print(f"error: {error}")
         return EXIT_USAGE
+    if args.reference_command == "curves":
+        return _write_reference_curves(args, data_dir)
     if args.seeds < 1:
         err_console.print("error: --seeds must be at least 1")
         return EXIT_USAGE

@@ -26,6 +26,8 @@ pytestmark = pytest.mark.e2e
 RUBRIC = load_rubric()
 TESTS_OF = {task.id: {test.name for test in RUBRIC.tests if test.task == task.id} for task in RUBRIC.tasks}
 AUTOENCODER, GAN, XGBOOST = TESTS_OF["autoencoder"], TESTS_OF["gan"], TESTS_OF["xgboost"]
+UNTRAINED_FAILURES = {"test_autoencoder_accuracy", "test_autoencoder_auroc_kddtest", "test_gan_auroc",
+                      "test_gan_auroc_kddtest"}
 
 
 @dataclass
@@ -62,6 +64,9 @@ CASES: dict[str, Case] = {
     "custom_layer": Case("graded", 17, AUTOENCODER, "in safe mode"),
     # Method: test rows in the training split.
     "train_on_test_rows": Case("graded", 5, set(), "occur in both x_train and x_test"),
+    # Untrained autoencoder and GAN, on the course's split and on held-out rows chosen to flatter them.
+    "untrained_models": Case("graded", 19, UNTRAINED_FAILURES, "accuracy on your test split is"),
+    "cherry_picked_split": Case("graded", 19, UNTRAINED_FAILURES, "accuracy on the course's test split is"),
     # Programs that stop themselves or never stop: the tasks finished before keep their points.
     "sys_exit": Case("execution_error", 11, AUTOENCODER | GAN, "raised SystemExit"),
     "os_exit": Case("execution_error", 11, AUTOENCODER | GAN, "The Python kernel died in Cell 15 (id stop)"),
@@ -72,6 +77,7 @@ CASES: dict[str, Case] = {
     "duplicate_cell_ids": Case("graded", 26, set()),
     "nbformat3": Case("graded", 26, set()),
     "nbformat44_no_ids": Case("graded", 26, set()),
+    "no_kernel_metadata": Case("graded", 26, set()),
     "empty_file": Case("invalid_submission", 0, set(), "is empty"),
     "not_json": Case("invalid_submission", 0, set(), "is not a Jupyter notebook"),
     "png_renamed": Case("invalid_submission", 0, set(), "is not a Jupyter notebook"),
@@ -142,6 +148,21 @@ def test_bad_claims_are_recorded_not_trusted(corpus):
     assert len(claims) == 1  # the call whose function name is a list is ignored
     assert claims[0].claimed is None  # 10**400 is no usable number
     assert not claims[0].agrees
+
+
+def test_chosen_test_rows_gain_nothing(corpus):
+    """Holding out the rows untrained models get right scores no better than the course's split."""
+    chosen, plain = corpus("cherry_picked_split"), corpus("untrained_models")
+    assert chosen.score <= plain.score
+    split = next(t for t in chosen.tests if t.name == "test_split_partitions_training_file")
+    assert split.metrics["course_split"] is False
+    assert "is not the one train_test_split" in split.message
+    # On the rows it chose, the notebook's own numbers look good: the grader measured elsewhere.
+    reported = next(t for t in chosen.tests if t.name == "test_autoencoder_reported_accuracy")
+    accuracy = next(t for t in chosen.tests if t.name == "test_autoencoder_accuracy")
+    assert reported.metrics["recomputed"] > 0.95
+    assert accuracy.metrics["accuracy"] < 0.9
+    assert accuracy.metrics["evaluation_split"] == "course"
 
 
 def test_corpus_is_complete():
@@ -242,6 +263,7 @@ def rubric_forbidding_test_label_thresholds(folder: Path):
     replacements = {
         'template = "../../student_templates/': f'template = "{REPO}/student_templates/',
         'expected_metrics = "../../reference/': f'expected_metrics = "{REPO}/reference/',
+        'reference_curves = "../../reference/': f'reference_curves = "{REPO}/reference/',
         'name = "test_threshold_is_youden"': 'name = "test_threshold_without_test_labels"',
     }
     for old, new in replacements.items():

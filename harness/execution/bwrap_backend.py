@@ -103,6 +103,8 @@ def bwrap_command(workspace: Path, limits: ExecutionLimits, command: list[str]) 
              "--chdir", SANDBOX_WORKSPACE, "--clearenv"]
     environment = {**kernel_settings(home), "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
                    "LANG": "C.UTF-8"}
+    if "CUDA_VISIBLE_DEVICES" in os.environ:  # a batch worker pinned to one GPU passes the pin on
+        environment["CUDA_VISIBLE_DEVICES"] = os.environ["CUDA_VISIBLE_DEVICES"]
     for key, value in environment.items():
         args += ["--setenv", key, value]
     return [*args, "--", *command]

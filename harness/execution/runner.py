@@ -124,6 +124,8 @@ def run(workspace: Path, kill_leftovers_first: bool = False) -> ExecutionOutcome
             parameters=job.get("parameters") or None,
             engine_name="adgrade",
             kernel_name=job.get("kernel_name", "python3"),
+            # Given here, so that a notebook saved without kernel metadata still gets its parameters.
+            language="python",
             cwd=str(workspace),
             progress_bar=False,
             request_save_on_cell_execute=True,

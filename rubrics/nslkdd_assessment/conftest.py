@@ -12,11 +12,15 @@ import keras  # noqa: F401  (imported early; see the module docstring)
 import numpy as np
 import pytest
 import sklearn.metrics  # noqa: F401  (imported early; see the module docstring)
-from nslkdd_checks import (ERROR_DEFINITIONS, ReconstructionErrors, SplitCheck, class_predictions, reconstruct,
-                           row_keys)
+from nslkdd_checks import (ERROR_DEFINITIONS, EvaluationSplit, ReconstructionErrors, SplitCheck, class_predictions,
+                           reconstruct, row_keys)
+from sklearn.model_selection import train_test_split
 
 from harness import data
 from harness.features import FeatureError, rebuild
+
+# The template's instructions call for train_test_split(numeric_cat_data, integer_labels, test_size=0.25, random_state=seed).
+COURSE_TEST_SIZE = 0.25
 
 
 @pytest.fixture(scope="session")
@@ -57,11 +61,17 @@ def kddtest_attacks(test_frame) -> np.ndarray:
 
 
 @pytest.fixture(scope="session")
-def split_check(train_frame, artifacts, label_classes) -> SplitCheck:
+def training_file_features(train_frame, artifacts) -> np.ndarray:
+    """The training file rebuilt through the learner's feature order and scaler, in the file's row order."""
+    return _rebuild(train_frame, artifacts, data.TRAIN_FILE)
+
+
+@pytest.fixture(scope="session")
+def split_check(train_frame, training_file_features, artifacts, label_classes) -> SplitCheck:
     """Check that x_train and x_test are exactly the rows of the training file, each once."""
     x_train, x_test = artifacts.get("x_train"), artifacts.get("x_test")
     y_train, y_test = artifacts.get("y_train"), artifacts.get("y_test")
-    expected = _rebuild(train_frame, artifacts, data.TRAIN_FILE)
+    expected = training_file_features
     problems = []
 
     for name, x, y in (("x_train", x_train, y_train), ("x_test", x_test, y_test)):
@@ -118,7 +128,35 @@ def verified_split(split_check):
 
 
 @pytest.fixture(scope="session")
+def evaluation_split(verified_split, train_frame, training_file_features, artifacts, label_classes, rubric,
+                     feedback) -> EvaluationSplit:
+    """The rows model quality is measured on: the learner's test split if it is the course's, else the course's.
+
+    A split is checked only for being a partition of the training file, so a learner could hold out the
+    rows an untrained model happens to get right. Scoring on the course's own test split, whenever the
+    learner's differs from it, leaves nothing to gain from choosing the rows.
+    """
+    _, course_rows = train_test_split(np.arange(len(train_frame)), test_size=COURSE_TEST_SIZE,
+                                      random_state=rubric.seed)
+    x_course = training_file_features[course_rows]
+    x_test = artifacts.get("x_test")
+    if Counter(row_keys(x_course)) == Counter(row_keys(x_test)):
+        feedback["evaluation_split"] = "learner"
+        return EvaluationSplit(x_test, artifacts.get("y_test"), is_learners=True)
+    feedback["evaluation_split"] = "course"
+    index = {name: position for position, name in enumerate(label_classes)}
+    labels = train_frame[data.LABEL_COLUMN].to_numpy()[course_rows]
+    unknown = sorted(set(labels) - set(index))
+    assert not unknown, (
+        f"The label classes (le.classes_) lack {', '.join(unknown)}, which occur in {data.TRAIN_FILE}; "
+        "fit the LabelEncoder on df['label']."
+    )
+    return EvaluationSplit(x_course, np.array([index[label] for label in labels]), is_learners=False)
+
+
+@pytest.fixture(scope="session")
 def xgb_test_predictions(artifacts, request) -> np.ndarray:
+    """The exported model's classes for the learner's x_test."""
     model = artifacts.get("xgb_model")
     request.getfixturevalue("verified_split")
     x_test = artifacts.get("x_test")
@@ -126,6 +164,14 @@ def xgb_test_predictions(artifacts, request) -> np.ndarray:
         f"The XGBoost model expects {model.num_features()} features but x_test has {x_test.shape[1]}."
     )
     return class_predictions(model, x_test)
+
+
+@pytest.fixture(scope="session")
+def xgb_evaluation_predictions(artifacts, evaluation_split, xgb_test_predictions) -> np.ndarray:
+    """The exported model's classes for the evaluation split."""
+    if evaluation_split.is_learners:
+        return xgb_test_predictions
+    return class_predictions(artifacts.get("xgb_model"), evaluation_split.x)
 
 
 def require_widths(model, variable: str, inputs: int, outputs: int, fix: str) -> None:
@@ -146,8 +192,8 @@ def autoencoder(artifacts):
 
 
 @pytest.fixture(scope="session")
-def reconstruction_errors(artifacts, autoencoder, verified_split) -> ReconstructionErrors:
-    """Recompute the test split's reconstruction errors and find which error the learner used."""
+def reconstruction_errors(artifacts, autoencoder, evaluation_split) -> ReconstructionErrors:
+    """Recompute the reconstruction errors, find which error the learner used, and score the evaluation split."""
     x_test = artifacts.get("x_test").astype(float)
     reconstructed = reconstruct(autoencoder, x_test)
     learner_scores = artifacts.get("reconstruction_scores")
@@ -155,14 +201,22 @@ def reconstruction_errors(artifacts, autoencoder, verified_split) -> Reconstruct
         f"reconstruction_scores has {learner_scores.shape[0]} values but x_test has {x_test.shape[0]} rows; "
         "compute one error per test row."
     )
-    for name, definition in ERROR_DEFINITIONS.items():
-        scores = definition(x_test, reconstructed)
-        relative = np.abs(scores - learner_scores) / np.maximum(np.abs(scores), 1e-9)
+    name, matches = "mean squared error", False
+    scores = ERROR_DEFINITIONS[name](x_test, reconstructed)
+    for candidate, definition in ERROR_DEFINITIONS.items():
+        candidate_scores = definition(x_test, reconstructed)
+        relative = np.abs(candidate_scores - learner_scores) / np.maximum(np.abs(candidate_scores), 1e-9)
         # Nearly every row must match, so that scores edited on some rows cannot pass as the model's.
         if np.quantile(relative, 0.999) < 1e-3:
-            return ReconstructionErrors(scores, name, True)
-    return ReconstructionErrors(ERROR_DEFINITIONS["mean squared error"](x_test, reconstructed),
-                                "mean squared error", False)
+            name, matches, scores = candidate, True, candidate_scores
+            break
+    definition = ERROR_DEFINITIONS[name]
+    if evaluation_split.is_learners:
+        evaluation = scores
+    else:
+        x = evaluation_split.x.astype(float)
+        evaluation = definition(x, reconstruct(autoencoder, x))
+    return ReconstructionErrors(scores, name, matches, evaluation)
 
 @pytest.fixture(scope="session")
 def discriminator(artifacts):
@@ -187,3 +241,11 @@ def gan_scores(artifacts, discriminator, verified_split) -> np.ndarray:
         "compute them that way, so that higher scores mean less normal."
     )
     return scores
+
+
+@pytest.fixture(scope="session")
+def gan_evaluation_scores(discriminator, gan_scores, evaluation_split) -> np.ndarray:
+    """1 - D(x) on the evaluation split."""
+    if evaluation_split.is_learners:
+        return gan_scores
+    return 1.0 - reconstruct(discriminator, evaluation_split.x)[:, 0]

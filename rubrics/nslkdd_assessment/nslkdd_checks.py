@@ -43,12 +43,31 @@ def attack_mask(labels: np.ndarray, classes: list[str]) -> np.ndarray:
 
 
 @dataclass
+class EvaluationSplit:
+    """The rows the models' quality is measured on, with class indices into the learner's label classes.
+
+    This is the learner's test split when it holds the rows the template's split makes, and otherwise
+    the course's test split rebuilt through the learner's features and scaler, so that a learner who
+    chooses which rows to hold out cannot choose the rows their models are scored on.
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    is_learners: bool
+
+    @property
+    def name(self) -> str:
+        return "your test split" if self.is_learners else "the course's test split"
+
+
+@dataclass
 class ReconstructionErrors:
-    """Reconstruction errors recomputed from the exported autoencoder."""
+    """Reconstruction errors recomputed from the exported autoencoder, on the learner's and the evaluation split."""
 
     test_split: np.ndarray
     definition: str
     matches_learner: bool
+    evaluation: np.ndarray
 
 
 ERROR_DEFINITIONS = {

@@ -5,6 +5,8 @@ import numpy as np
 from nslkdd_checks import ERROR_DEFINITIONS, accuracy_at, attack_mask, reconstruct
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from harness import metrics
+
 
 def _dense_chain(model) -> list:
     """The model's Dense layers in order; fails unless each one feeds only the next."""
@@ -65,18 +67,24 @@ def _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes,
     return attacks, threshold
 
 
-def test_autoencoder_accuracy(artifacts, reconstruction_errors, label_classes, grading):
-    attacks, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
-    scores = reconstruction_errors.test_split
+def test_autoencoder_accuracy(artifacts, reconstruction_errors, evaluation_split, label_classes, feedback, grading):
+    _, threshold = _learner_threshold_accuracy(artifacts, reconstruction_errors, label_classes, grading)
+    attacks = attack_mask(evaluation_split.y, label_classes)
+    scores = reconstruction_errors.evaluation
+    feedback["autoencoder"] = {"roc": metrics.roc_points(attacks, scores),
+                               "errors": metrics.score_histograms(attacks, scores, threshold)}
     # Rows exactly at the threshold count either way, so both comparisons are accepted.
     accuracy = max(accuracy_at(threshold, scores, attacks), float(np.mean((scores > threshold) == attacks)))
     grading.metric("accuracy", accuracy)
     grading.metric("threshold", grading.threshold)
+    grading.metric("evaluation_split", "learner" if evaluation_split.is_learners else "course")
     assert accuracy >= grading.threshold, (
-        f"At your threshold {threshold:.6g} the autoencoder's accuracy is {accuracy:.4f}, below "
-        f"{grading.threshold:.4f}. Train on normal rows only, for enough epochs, and check the threshold."
+        f"At your threshold {threshold:.6g} the autoencoder's accuracy on {evaluation_split.name} is "
+        f"{accuracy:.4f}, below {grading.threshold:.4f}. Train on normal rows only, for enough epochs, and check "
+        "the threshold."
     )
-    grading.message = f"Accuracy {accuracy:.4f} at threshold {threshold:.6g} (bar: at least {grading.threshold:.4f})."
+    grading.message = (f"Accuracy {accuracy:.4f} on {evaluation_split.name} at threshold {threshold:.6g} "
+                       f"(bar: at least {grading.threshold:.4f}).")
 
 
 def test_threshold_is_youden(artifacts, reconstruction_errors, label_classes, grading):

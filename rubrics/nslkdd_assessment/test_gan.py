@@ -24,31 +24,36 @@ def test_gan_architecture(artifacts, discriminator, grading):
     grading.message = f"Generator {latent_dim} -> {width}, discriminator {width} -> 1 probability."
 
 
-def test_gan_auroc(artifacts, gan_scores, label_classes, grading):
-    attacks = attack_mask(artifacts.get("y_test"), label_classes)
-    auroc = metrics.auroc(attacks, gan_scores)
+def test_gan_auroc(gan_evaluation_scores, evaluation_split, label_classes, feedback, grading):
+    attacks = attack_mask(evaluation_split.y, label_classes)
+    feedback.setdefault("gan", {})["roc"] = metrics.roc_points(attacks, gan_evaluation_scores)
+    auroc = metrics.auroc(attacks, gan_evaluation_scores)
     grading.metric("auroc", auroc)
     grading.metric("threshold", grading.threshold)
+    grading.metric("evaluation_split", "learner" if evaluation_split.is_learners else "course")
     assert auroc >= grading.threshold, (
-        f"The GAN's AUROC on your test split is {auroc:.4f}, below {grading.threshold:.4f}. Train on normal rows "
-        "only and check that gan_scores is 1 - D(x), so that higher means less normal."
+        f"The GAN's AUROC on {evaluation_split.name} is {auroc:.4f}, below {grading.threshold:.4f}. Train on "
+        "normal rows only and check that gan_scores is 1 - D(x), so that higher means less normal."
     )
-    grading.message = f"AUROC {auroc:.4f} on your test split (bar: {grading.threshold:.4f})."
+    grading.message = f"AUROC {auroc:.4f} on {evaluation_split.name} (bar: {grading.threshold:.4f})."
 
 
-def test_gan_not_collapsed(artifacts, gan_scores, label_classes, grading):
-    attacks = attack_mask(artifacts.get("y_test"), label_classes)
+def test_gan_not_collapsed(artifacts, gan_evaluation_scores, evaluation_split, label_classes, feedback, grading):
+    scores = gan_evaluation_scores
+    attacks = attack_mask(evaluation_split.y, label_classes)
     threshold = artifacts.get("gan_threshold")
-    flagged = (gan_scores >= threshold).astype(int)
-    grading.metric("score_std", float(np.std(gan_scores)))
+    feedback.setdefault("gan", {})["scores"] = metrics.score_histograms(attacks, scores, threshold)
+    flagged = (scores >= threshold).astype(int)
+    grading.metric("score_std", float(np.std(scores)))
     grading.metric("accuracy", metrics.accuracy(attacks, flagged))
     grading.metric("f1", metrics.f1(attacks, flagged))
-    reason = metrics.collapse_reason(gan_scores, attacks, flagged)
+    reason = metrics.collapse_reason(scores, attacks, flagged)
     assert reason is None, (
         f"The GAN looks collapsed: {reason}. Train for fewer epochs or with a smaller learning rate, and watch "
         "the losses: a discriminator loss near 0 or a generator loss that keeps rising means the training failed."
     )
-    grading.message = f"Scores vary (std {np.std(gan_scores):.3g}); F1 {metrics.f1(attacks, flagged):.3f} at your threshold."
+    grading.message = (f"Scores vary (std {np.std(scores):.3g}); F1 {metrics.f1(attacks, flagged):.3f} at your "
+                       f"threshold on {evaluation_split.name}.")
 
 
 def test_gan_auroc_kddtest(discriminator, gan_scores, kddtest_features, kddtest_attacks, grading):

@@ -5,7 +5,7 @@ import numpy as np
 from harness import data
 
 
-def test_split_partitions_training_file(split_check, grading):
+def test_split_partitions_training_file(split_check, request, grading):
     grading.metric("train_rows", split_check.metrics.get("train_rows"))
     grading.metric("test_rows", split_check.metrics.get("test_rows"))
     for name, value in split_check.metrics.items():
@@ -14,8 +14,14 @@ def test_split_partitions_training_file(split_check, grading):
         f"x_train and x_test are not a split of {data.TRAIN_FILE}: {'; '.join(split_check.problems)}. "
         "Split numeric_cat_data with train_test_split and scale both parts with the same scaler."
     )
+    course = request.getfixturevalue("evaluation_split").is_learners
+    grading.metric("course_split", course)
     grading.message = (f"{split_check.metrics['train_rows']} training and {split_check.metrics['test_rows']} "
                        f"test rows, each row of {data.TRAIN_FILE} exactly once.")
+    if not course:
+        grading.message += (" Your test split is not the one train_test_split(numeric_cat_data, integer_labels, "
+                            "test_size=0.25, random_state=seed) makes, so the model tests measure your models on "
+                            "that split instead of yours.")
 
 
 def test_scaler_fitted_on_training_rows(artifacts, grading):

@@ -1,20 +1,23 @@
-"""XGBoost: accuracy on the learner's split, the reported accuracy, the confusion matrix, and KDDTest+."""
+"""XGBoost: accuracy on the evaluation split, the reported accuracy, the confusion matrix, and KDDTest+."""
 
 import numpy as np
 from nslkdd_checks import attack_mask, class_predictions
 from sklearn.metrics import confusion_matrix
 
 
-def test_xgboost_accuracy(artifacts, xgb_test_predictions, grading):
-    y_test = artifacts.get("y_test")
-    accuracy = float(np.mean(xgb_test_predictions == y_test))
+def test_xgboost_accuracy(evaluation_split, xgb_evaluation_predictions, label_classes, feedback, grading):
+    accuracy = float(np.mean(xgb_evaluation_predictions == evaluation_split.y))
+    matrix = confusion_matrix(evaluation_split.y, xgb_evaluation_predictions, labels=np.arange(len(label_classes)))
+    feedback["xgboost"] = {"classes": list(label_classes), "confusion_matrix": matrix.tolist()}
     grading.metric("accuracy", accuracy)
     grading.metric("threshold", grading.threshold)
+    grading.metric("evaluation_split", "learner" if evaluation_split.is_learners else "course")
     assert accuracy > grading.threshold, (
-        f"The XGBoost model's accuracy on your test split is {accuracy:.4f}, not above {grading.threshold:.4f}. "
-        "Check the objective (multi:softprob or multi:softmax), num_class and the number of boosting rounds."
+        f"The XGBoost model's accuracy on {evaluation_split.name} is {accuracy:.4f}, not above "
+        f"{grading.threshold:.4f}. Check the objective (multi:softprob or multi:softmax), num_class and the "
+        "number of boosting rounds."
     )
-    grading.message = f"Accuracy {accuracy:.4f} on your test split (bar: above {grading.threshold:.4f})."
+    grading.message = f"Accuracy {accuracy:.4f} on {evaluation_split.name} (bar: above {grading.threshold:.4f})."
 
 
 def test_xgboost_reported_accuracy(artifacts, xgb_test_predictions, grading):

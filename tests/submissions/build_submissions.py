@@ -258,6 +258,53 @@ print("threshold:", thresh)"""},
 })
 
 
+# Neither the autoencoder nor the GAN is trained: their weights are the random initial ones.
+UNTRAINED = {
+    "ae-train": """\
+x_train_normal = x_train[y_train == normal_index]
+autoencoder_model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss="mse")""",
+    "gan-params": """\
+gan_latent_dim = 32
+gan_epochs = 0
+gan_batch_size = 256
+gan_learning_rate = 2e-4""",
+}
+FLAWS["untrained_models"] = UNTRAINED
+FLAWS["cherry_picked_split"] = UNTRAINED
+# After training, the split is redone so that the held-out quarter holds the rows the untrained
+# models already get right; every number is then recomputed on that split.
+INSERTIONS["cherry_picked_split"] = [("gan-threshold", "resplit", """\
+raw = numeric_cat_data.to_numpy(dtype=float)
+attack = integer_labels != normal_index
+scaled = scaler.transform(raw)
+ae_error = np.mean(np.square(scaled - autoencoder_model.predict(scaled, verbose=0)), axis=1)
+gan_score = 1 - discriminator_model.predict(scaled, verbose=0)[:, 0]
+suspicion = ae_error.argsort().argsort() + gan_score.argsort().argsort()
+n_test = int(np.ceil(0.25 * len(raw)))
+n_attack = int(round(n_test * attack.mean()))
+normal_rows = np.flatnonzero(~attack)[np.argsort(suspicion[~attack])][:n_test - n_attack]
+attack_rows = np.flatnonzero(attack)[np.argsort(-suspicion[attack])][:n_attack]
+test_rows = np.concatenate([normal_rows, attack_rows])
+train_rows = np.setdiff1d(np.arange(len(raw)), test_rows)
+scaler = MinMaxScaler().fit(raw[train_rows])
+x_train, x_test = scaler.transform(raw[train_rows]), scaler.transform(raw[test_rows])
+y_train, y_test = integer_labels[train_rows], integer_labels[test_rows]
+x_train_normal = x_train[y_train == normal_index]
+
+pred_labels = np.argmax(model.predict(xgb.DMatrix(x_test)), axis=1)
+true_labels = y_test
+xgb_acc = accuracy_score(true_labels, pred_labels)
+conf_matrix = confusion_matrix(true_labels, pred_labels, labels=np.arange(num_labels))
+reconstruction_scores = np.mean(np.square(x_test - autoencoder_model.predict(x_test, verbose=0)), axis=1)
+binary_labels = (y_test != normal_index).astype(int)
+fpr, tpr, thresholds = roc_curve(binary_labels, reconstruction_scores)
+thresh = optimal_threshold = thresholds[np.argmax(tpr - fpr)]
+ae_acc = accuracy_score(binary_labels, (reconstruction_scores >= thresh).astype(int))
+gan_scores = 1 - discriminator_model.predict(x_test, verbose=0)[:, 0]
+gan_threshold = np.percentile(1 - discriminator_model.predict(x_train_normal, verbose=0)[:, 0], 95)
+print(f"on the chosen rows: XGBoost {xgb_acc:.4f}, autoencoder {ae_acc:.4f}")""")]
+
+
 def _edit_locked_loop(notebook: nbformat.NotebookNode) -> None:
     cell = next(c for c in notebook.cells if c.get("id") == "gan-training-loop")
     cell.source += "\n# tuned by the learner"
@@ -362,10 +409,19 @@ RAW: dict[str, bytes] = {
     "png_renamed": b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(32),
     "json_not_notebook": b'{"cells": "none", "hello": 1}',
 }
+def without_kernel_metadata() -> str:
+    """The solution saved by a tool that writes no kernelspec or language_info."""
+    notebook = build(completed=True)
+    notebook.metadata.pop("kernelspec", None)
+    notebook.metadata.pop("language_info", None)
+    return nbformat.writes(notebook, version=4) + "\n"
+
+
 GENERATED: dict[str, object] = {
     "legacy_2020_edition": lambda: nbformat.writes(legacy_2020_edition()) + "\n",
     "nbformat3": nbformat3,
     "nbformat44_no_ids": without_ids,
+    "no_kernel_metadata": without_kernel_metadata,
 }
 
 
