@@ -41,9 +41,13 @@ class ArtifactStore:
         self.rubric = rubric
         manifest_path = directory / MANIFEST
         try:
-            self.manifest: dict[str, dict] = json.loads(manifest_path.read_text(encoding="utf-8"))
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
-            self.manifest = {}
+            manifest = {}
+        # The kernel wrote the manifest, so anything but a mapping of mappings is treated as no manifest.
+        if not isinstance(manifest, dict) or not all(isinstance(entry, dict) for entry in manifest.values()):
+            manifest = {}
+        self.manifest: dict[str, dict] = manifest
         self._cache: dict[str, Any] = {}
 
     def get(self, name: str) -> Any:
@@ -73,7 +77,9 @@ class ArtifactStore:
             detail = entry.get("detail", "")
             if entry.get("status") == "invalid":
                 return ArtifactInvalid(spec, title, f"could not be saved ({detail}).")
-            return ArtifactMissing(spec, title, f"was not defined when the notebook finished ({detail}). "
+            detail = f" ({detail})" if detail else ""
+            return ArtifactMissing(spec, title, f"was not defined when the grader last saved the notebook's "
+                                   f"objects{detail}. "
                                    "Complete the task's cell and make sure it runs without errors.")
         size = path.stat().st_size
         if size > spec.max_bytes:
@@ -144,6 +150,8 @@ def _load_array(path: Path, spec: ArtifactSpec) -> np.ndarray:
         raise _Invalid(f"has {array.ndim} dimension(s) (shape {array.shape}); expected {spec.ndim}.")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise _Invalid(f"contains {int(np.sum(~np.isfinite(array)))} NaN or infinite value(s).")
+    if spec.kind == "label_array" and array.dtype.kind == "b":
+        raise _Invalid("holds True/False values; expected class indices, the integers le.transform returns.")
     if spec.kind == "label_array" and array.dtype.kind == "f":
         if not np.all(array == np.round(array)):
             raise _Invalid("contains non-integer values; expected integer class labels.")

@@ -178,8 +178,8 @@ def apply_legacy_rewrites(notebook: nbformat.NotebookNode) -> list[Rewrite]:
                                            "tree_method='hist' with device='cuda' on a GPU, else 'cpu'"))
         if re.search(r"^\s*(from\s+assessment\s+import|import\s+assessment\b)", source, re.MULTILINE):
             rewrites.append(Rewrite(rule="assessment_module", cell_id=cell_id,
-                                    detail="the course's grading module is a shim that records claims "
-                                           "and grades nothing"))
+                                    detail="the course's grading module is replaced by a stand-in that "
+                                           "records the numbers passed to it and grades nothing"))
         cell.source = source
 
     if uses_xgboost_gpu:

@@ -32,7 +32,7 @@ FILE_SUFFIX = {
 
 # Scaler attributes that define a fitted scikit-learn scaler's transform.
 SCALER_ATTRIBUTES = ("mean_", "scale_", "var_", "min_", "data_min_", "data_max_", "center_", "max_abs_",
-                     "n_samples_seen_", "n_features_in_", "with_mean", "with_std", "feature_range")
+                     "n_samples_seen_", "n_features_in_", "with_mean", "with_std", "feature_range", "clip")
 
 _EXPORT_CODE = '''
 def __adgrade_export(specs, export_dir, suffixes, scaler_attributes):

@@ -53,11 +53,16 @@ class ScalerParameters:
     factor: np.ndarray  # then multiplied by,
     shift: np.ndarray  # then added, in the order scikit-learn uses, so results match it bit for bit
     n_samples_seen: int | None
+    # MinMaxScaler(clip=True): the feature range that transformed values are clipped to.
+    clip: tuple[float, float] | None = None
 
     def transform(self, x: np.ndarray) -> np.ndarray:
         if x.shape[1] != self.offset.shape[0]:
             raise FeatureError(f"scaler was fitted on {self.offset.shape[0]} features, data has {x.shape[1]}")
-        return (x - self.offset) / self.divisor * self.factor + self.shift
+        scaled = (x - self.offset) / self.divisor * self.factor + self.shift
+        if self.clip is not None:
+            scaled = np.clip(scaled, self.clip[0], self.clip[1])
+        return scaled
 
 
 def _vector(attributes: dict, name: str, width: int | None = None) -> np.ndarray:
@@ -76,6 +81,8 @@ def scaler_from_export(exported: dict) -> ScalerParameters:
     """Rebuild a StandardScaler, MinMaxScaler, MaxAbsScaler or RobustScaler from exported JSON."""
     kind = str(exported.get("type"))
     attributes = exported.get("attributes") or {}
+    if not isinstance(attributes, dict):
+        raise FeatureError("the exported scaler's attributes are not a mapping of names to values")
     seen = attributes.get("n_samples_seen_")
     n_samples_seen = int(np.max(seen)) if seen is not None else None
 
@@ -87,7 +94,12 @@ def scaler_from_export(exported: dict) -> ScalerParameters:
     if kind == "MinMaxScaler":
         scale = _vector(attributes, "scale_")
         minimum = _vector(attributes, "min_", scale.shape[0])
-        return ScalerParameters(kind, np.zeros_like(scale), np.ones_like(scale), scale, minimum, n_samples_seen)
+        clip = None
+        if attributes.get("clip") is True:
+            low, high = _vector(attributes, "feature_range", 2)
+            clip = (float(low), float(high))
+        return ScalerParameters(kind, np.zeros_like(scale), np.ones_like(scale), scale, minimum, n_samples_seen,
+                                clip)
     if kind == "MaxAbsScaler":
         scale = _vector(attributes, "scale_")
         return ScalerParameters(kind, np.zeros_like(scale), scale, np.ones_like(scale), np.zeros_like(scale),

@@ -190,6 +190,7 @@ def grade_submission(notebook: Path, rubric: Rubric, data_dir: Path | None, outp
 def _grade(notebook: Path, rubric: Rubric, data_dir: Path | None, output_dir: Path, options: GradingOptions,
            result: GradeResult, scratch: Path, scoring_dir: Path) -> None:
     intake = read_submission(notebook)
+    result.warnings.extend(intake.warnings)
     if rubric.template_path.is_file():
         template = nbformat.read(rubric.template_path, as_version=4)
         result.warnings.extend(locked_cell_warnings(intake.notebook, template))

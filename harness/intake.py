@@ -14,7 +14,10 @@ import nbformat
 from nbformat.validator import normalize
 
 from harness.execution.base import EXPORT_DIR, JOB_FILE, SUBMISSION_NOTEBOOK, ExecutionLimits
-from harness.export import EXPORT_TAG
+from harness.export import CHECKPOINT_TAG, EXPORT_TAG
+
+# Tags of cells that the grader adds, and of the cell papermill replaces with the injected parameters.
+RESERVED_TAGS = (EXPORT_TAG, CHECKPOINT_TAG, "injected-parameters")
 from harness.result import LockedCellChange
 from harness.rubric import Rubric
 
@@ -48,13 +51,13 @@ def _source_digest(source: str) -> str:
 def read_submission(path: Path) -> Intake:
     """Read, validate and normalise a submitted notebook."""
     if not path.is_file():
-        raise InvalidSubmission(f"Submission {path} does not exist or is not a file.")
+        raise InvalidSubmission(f"Submission {path.name} does not exist or is not a file.")
     size = path.stat().st_size
     if size == 0:
-        raise InvalidSubmission(f"Submission {path} is empty. Save the notebook in Jupyter and submit the .ipynb file.")
+        raise InvalidSubmission(f"Submission {path.name} is empty. Save the notebook in Jupyter and submit the .ipynb file.")
     if size > MAX_NOTEBOOK_BYTES:
         raise InvalidSubmission(
-            f"Submission {path} is {size / 1e6:.1f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit. "
+            f"Submission {path.name} is {size / 1e6:.1f} MB, over the {MAX_NOTEBOOK_BYTES / 1e6:.0f} MB limit. "
             "Clear all outputs (Kernel > Restart & Clear Output) and submit again."
         )
     try:
@@ -62,12 +65,12 @@ def read_submission(path: Path) -> Intake:
         notebook = nbformat.reads(text, as_version=4)
     except (UnicodeDecodeError, json.JSONDecodeError, nbformat.reader.NotJSONError) as error:
         raise InvalidSubmission(
-            f"Submission {path} is not a Jupyter notebook ({type(error).__name__}: {str(error)[:200]}). "
+            f"Submission {path.name} is not a Jupyter notebook ({type(error).__name__}: {str(error)[:200]}). "
             "Submit the .ipynb file saved by Jupyter."
         ) from None
     except Exception as error:  # nbformat raises several unrelated types for malformed notebooks
         raise InvalidSubmission(
-            f"Submission {path} could not be read as a notebook: {str(error)[:300]}. "
+            f"Submission {path.name} could not be read as a notebook: {str(error)[:300]}. "
             "Open it in Jupyter, save it, and submit it again."
         ) from None
 
@@ -81,10 +84,29 @@ def read_submission(path: Path) -> Intake:
         nbformat.validate(notebook)
     except (nbformat.ValidationError, AttributeError, KeyError, TypeError) as error:
         raise InvalidSubmission(
-            f"Submission {path} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:300]}). "
+            f"Submission {path.name} is not a valid notebook ({type(error).__name__}: {str(error).splitlines()[0][:300]}). "
             "Open it in Jupyter, save it, and submit it again."
         ) from None
-    return Intake(notebook=notebook)
+    return Intake(notebook=notebook, warnings=_remove_reserved_tags(notebook))
+
+
+def _remove_reserved_tags(notebook: nbformat.NotebookNode) -> list[str]:
+    """Remove the tags the grader and papermill give their own cells from the learner's cells, and say which.
+
+    A learner cell tagged like the export cell would be dropped, and one tagged injected-parameters
+    would be replaced by papermill, so the cells are kept and only the tags go.
+    """
+    warnings = []
+    for index, cell in enumerate(notebook.cells, start=1):
+        tags = cell.get("metadata", {}).get("tags")
+        if not isinstance(tags, list):
+            continue
+        reserved = [tag for tag in tags if tag in RESERVED_TAGS]
+        if reserved:
+            cell.metadata["tags"] = [tag for tag in tags if tag not in RESERVED_TAGS]
+            warnings.append(f"Cell {index} (id {cell.get('id')}) had the tag(s) {', '.join(reserved)}, which the "
+                            "grader reserves for its own cells; the tags were removed and the cell runs as written.")
+    return warnings
 
 
 def _upgrade_cell_ids(notebook: nbformat.NotebookNode) -> None:

@@ -43,6 +43,16 @@ def sleeper(path: Path, seconds: float, extra: str = "") -> Path:
     return path
 
 
+def process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited; only its parent has not collected it yet.
+    status = Path(f"/proc/{pid}/status")
+    return not (status.exists() and "\nState:\tZ" in status.read_text())
+
+
 def read_gradebook_csv(path: Path) -> dict[str, dict[str, str]]:
     with path.open(encoding="utf-8", newline="") as handle:
         return {row["learner_id"]: row for row in csv.DictReader(handle)}
@@ -73,7 +83,7 @@ def canvas_batch(tmp_path_factory, data_dir):
 @pytest.mark.e2e
 def test_canvas_batch_gradebook(canvas_batch):
     output, first, _ = canvas_batch
-    assert first.returncode == 0, first.stderr
+    assert first.returncode == 1, first.stderr  # one submission is not a notebook, one entry was rejected
     rows = read_gradebook_csv(output / "gradebook.csv")
     assert sorted(rows) == ["1001", "1002", "1003"]
     assert (rows["1001"]["status"], float(rows["1001"]["score"])) == ("graded", 26.0)
@@ -122,9 +132,10 @@ def test_canvas_batch_feedback_and_files(canvas_batch):
 @pytest.mark.e2e
 def test_canvas_batch_second_run_skips(canvas_batch):
     output, _, again = canvas_batch
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 1, again.stderr  # the unsafe entry is rejected again
     assert "0 submission(s) to grade" in again.stderr
     assert "3 already in the gradebook" in again.stderr
+    assert "3 skipped as already graded" in again.stdout
     assert len(read_gradebook_csv(output / "gradebook.csv")) == 3
 
 
@@ -150,6 +161,7 @@ def test_batch_resumes_after_sigkill(tmp_path, data_dir):
         assert "gradebook" in second.stderr, second.stderr
         assert "in use" in second.stderr, second.stderr
 
+        worker = int(next((output / "submissions").glob(f"*/{STARTED_MARKER}")).read_text(encoding="utf-8"))
         batch.send_signal(signal.SIGKILL)
         batch.wait(timeout=30)
     finally:
@@ -157,6 +169,11 @@ def test_batch_resumes_after_sigkill(tmp_path, data_dir):
             batch.kill()
     stored = graded_ids(output / "gradebook.db")
     assert stored == {"a"}
+    # The worker that was grading learns of the batch's death and exits, stopping its kernel.
+    deadline = time.monotonic() + 60
+    while process_exists(worker):
+        assert time.monotonic() < deadline, f"worker process {worker} outlived the batch"
+        time.sleep(0.5)
 
     resumed = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
@@ -188,9 +205,10 @@ def test_worker_death_recorded(tmp_path, data_dir):
     finally:
         if batch.poll() is None:
             batch.kill()
-    assert batch.returncode == 0, stderr
+    assert batch.returncode == 3, stderr
     rows = read_gradebook_csv(output / "gradebook.csv")
     assert rows["victim"]["status"] == "harness_error"
+    assert float(rows["victim"]["max_score"]) == RUBRIC.max_score
     result = Gradebook.open(output / "gradebook.db").latest(RUBRIC.name)[0].result
     assert "worker process died" in result.message
 
@@ -249,6 +267,40 @@ def test_pool_slots_pin_distinct_cores():
         pytest.skip("needs two CPU cores")
     slots = PoolSettings(workers=2, cores_per_worker=1).slots()
     assert [slot["cores"] for slot in slots] == [[cores[0]], [cores[1]]]
+
+
+def test_batch_output_inside_input_rejected(tmp_path, data_dir):
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    sleeper(cohort / "one.ipynb", 0)
+    completed = run_adgrade("grade-batch", str(cohort), "--output", str(cohort / "out"), "--backend", "local",
+                            "--data-dir", str(data_dir), timeout=120)
+    assert completed.returncode == 2
+    assert "inside the input folder" in completed.stderr
+    assert not (cohort / "out").exists()
+
+
+def test_batch_output_file_rejected(tmp_path, data_dir):
+    target = tmp_path / "afile"
+    target.write_text("not a folder", encoding="utf-8")
+    completed = run_adgrade("grade-batch", str(tmp_path), "--output", str(target), "--backend", "local",
+                            "--data-dir", str(data_dir), timeout=120)
+    assert completed.returncode == 2
+    assert "is a file" in completed.stderr
+
+
+def test_batch_keeps_learner_ids(tmp_path, data_dir):
+    cohort = tmp_path / "cohort"
+    cohort.mkdir()
+    sleeper(cohort / "one.ipynb", 0)
+    manifest = tmp_path / "roster.csv"
+    manifest.write_text("learner_id,path\n=jane.doe@uni.example,cohort/one.ipynb\n", encoding="utf-8")
+    completed = run_adgrade("grade-batch", str(manifest), "--output", str(tmp_path / "out"), "--backend", "local",
+                            "--data-dir", str(data_dir), timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    rows = read_gradebook_csv(tmp_path / "out" / "gradebook.csv")
+    assert list(rows) == ["'=jane.doe@uni.example"]  # kept, with the spreadsheet formula guard
+    assert graded_ids(tmp_path / "out" / "gradebook.db") == {"=jane.doe@uni.example"}
 
 
 def test_batch_missing_input_exit_code(tmp_path, data_dir):

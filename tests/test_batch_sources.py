@@ -328,15 +328,42 @@ def test_folder_learner_with_two_notebooks(tmp_path):
     assert rejection_for(collection, "jane/b.ipynb").code == "several_notebooks"
 
 
-def test_folder_unsafe_stem_made_safe(tmp_path):
+def test_folder_learner_id_kept_as_given(tmp_path):
     root = tmp_path / "cohort"
     write_notebook(root / "Jane Doe (v2).ipynb", "jane")
 
     collection = collect_submissions(root, tmp_path / "work")
 
     (submission,) = collection.submissions
-    assert submission.learner_id.startswith("Jane_Doe__v2_-")
+    assert submission.learner_id == "Jane Doe (v2)"
     assert submission.original_name == "Jane Doe (v2).ipynb"
+
+
+def test_learner_id_unicode_forms_are_one_learner(tmp_path):
+    root = tmp_path / "cohort"
+    write_notebook(root / "Zo\u00eb.ipynb", "nfc")
+    write_notebook(root / "Zoe\u0308.ipynb", "nfd")
+
+    collection = collect_submissions(root, tmp_path / "work")
+
+    assert collection.submissions == []
+    assert {rejection.learner_id for rejection in collection.rejected} == {"Zo\u00eb"}
+
+
+def test_zip_unsafe_learner_id_extracted_safely(tmp_path):
+    download = tmp_path / "cohort.zip"
+    with zipfile.ZipFile(download, "w") as archive:
+        archive.writestr("../../x/ab.ipynb", "{}")  # rejected: unsafe path
+        archive.writestr("cohort/=cmd|' .ipynb", nbformat.writes(nbformat.v4.new_notebook()))
+        archive.writestr("cohort/bob.ipynb", nbformat.writes(nbformat.v4.new_notebook()))
+
+    collection = collect_submissions(download, tmp_path / "work")
+
+    ids = sorted(submission.learner_id for submission in collection.submissions)
+    assert ids == ["=cmd|'", "bob"]
+    for submission in collection.submissions:
+        assert submission.notebook.resolve().is_relative_to((tmp_path / "work").resolve())
+        assert "|" not in str(submission.notebook)
 
 
 # ---------------------------------------------------------------- hostile zips

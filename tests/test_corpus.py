@@ -67,6 +67,23 @@ CASES: dict[str, Case] = {
     # Untrained autoencoder and GAN, on the course's split and on held-out rows chosen to flatter them.
     "untrained_models": Case("graded", 19, UNTRAINED_FAILURES, "accuracy on your test split is"),
     "cherry_picked_split": Case("graded", 19, UNTRAINED_FAILURES, "accuracy on the course's test split is"),
+    # Models that read a label code hidden in x_test below the precision rows are compared at: they are
+    # scored on the grader's own rebuild of the test rows, where the code is absent.
+    "hidden_label_code": Case("graded", 11, {"test_xgboost_accuracy", "test_xgboost_binary_accuracy_kddtest",
+                                             "test_autoencoder_accuracy", "test_autoencoder_auroc_kddtest",
+                                             "test_gan_auroc", "test_gan_not_collapsed", "test_gan_auroc_kddtest"},
+                              "accuracy on your test split is 0.5"),
+    # Feature columns the data does not have, under which every row of the file would look the same.
+    "forged_feature_columns": Case("graded", 4, set(), "numeric_cat_data lacks 118 of the feature columns"),
+    # Harmless variations that must not cost points.
+    "float32_features": Case("graded", 26, set()),
+    "minmax_clip": Case("graded", 26, set()),
+    # Exports a scorer must reject cleanly, never with a test status "error".
+    "boolean_labels": Case("graded", 6, set(), "holds True/False values"),
+    "multi_io_models": Case("graded", 11, AUTOENCODER | GAN, "has 2 outputs"),
+    "manifest_as_list": Case("graded", 26, set()),
+    "scaler_attributes_list": Case("graded", 3, set(), "attributes are not a mapping"),
+    "reserved_tags": Case("graded", 26, set()),
     # Programs that stop themselves or never stop: the tasks finished before keep their points.
     "sys_exit": Case("execution_error", 11, AUTOENCODER | GAN, "raised SystemExit"),
     "os_exit": Case("execution_error", 11, AUTOENCODER | GAN, "The Python kernel died in Cell 15 (id stop)"),
@@ -94,7 +111,8 @@ CASES: dict[str, Case] = {
     "legacy_2020_edition": Case("graded", 26, set()),
 }
 # Cases whose failing tests are too many to list: only the count of passing points is asserted.
-UNLISTED_FAILURES = {"infinite_values", "train_on_test_rows", "broken_scaler"}
+UNLISTED_FAILURES = {"infinite_values", "train_on_test_rows", "broken_scaler", "forged_feature_columns",
+                     "boolean_labels", "scaler_attributes_list"}
 
 
 def options_for(name: str) -> GradingOptions:
@@ -163,6 +181,13 @@ def test_chosen_test_rows_gain_nothing(corpus):
     assert reported.metrics["recomputed"] > 0.95
     assert accuracy.metrics["accuracy"] < 0.9
     assert accuracy.metrics["evaluation_split"] == "course"
+
+
+def test_reserved_tags_are_removed_with_warning(corpus):
+    result = corpus("reserved_tags")
+    removed = [warning for warning in result.warnings if "reserves for its own cells" in warning]
+    assert len(removed) == 20  # 19 task cells tagged adgrade-export, and gan-params tagged injected-parameters
+    assert any("injected-parameters" in warning for warning in removed)
 
 
 def test_corpus_is_complete():

@@ -13,7 +13,8 @@ from pathlib import Path
 from harness.batch.gradescope import gradescope_results, write_gradescope_results
 from harness.batch.reports import (FEEDBACK_DIR, CohortReports, ReportEntry, load_feedback, write_cohort_reports,
                                    write_submission_files)
-from harness.batch.sources import Collection, Rejection, collect_submissions
+from harness.batch.sources import (BatchInputError, Collection, ExtractionLimits, Rejection, collect_submissions,
+                                   safe_learner_id)
 from harness.batch.store import Gradebook, StoredResult
 from harness.batch.workers import Job, JobOutcome, PoolSettings, run_jobs
 from harness.grader import GradingOptions
@@ -41,6 +42,7 @@ class BatchSettings:
     regrade: bool = False
     pool: PoolSettings = field(default_factory=PoolSettings)
     grading: GradingOptions = field(default_factory=GradingOptions)
+    limits: ExtractionLimits = field(default_factory=ExtractionLimits)
 
     @property
     def gradebook_location(self) -> str:
@@ -51,6 +53,8 @@ class BatchSettings:
 class BatchSummary:
     submissions: int
     graded_now: int
+    # Submissions the gradebook held a result for: skipped, or graded again with regrade.
+    already_graded: int
     skipped: int
     rejected: int
     statuses: Counter
@@ -64,12 +68,16 @@ def grade_batch(settings: BatchSettings, on_start: Callable[[int, int], None] | 
                 on_result: Callable[[JobOutcome], None] | None = None) -> BatchSummary:
     """Grade every submission of settings.source that the gradebook has no result for, then write the reports.
 
-    on_start(total, skipped) is called once the work is known; on_result(outcome) after each result is stored.
+    on_start(to_grade, already_graded) is called once the work is known, and on_result(outcome) after each
+    result is stored.
     Raises BatchInputError for unusable input, GradebookError or GradebookBusy for the store, ValueError for
     settings this host cannot run.
     """
     settings.pool.check()
     output = settings.output.resolve()
+    if settings.source.is_dir() and output.is_relative_to(settings.source.resolve()):
+        raise BatchInputError(f"The output folder {settings.output} is inside the input folder {settings.source}, so "
+                              "a second run would grade the grader's own files. Pass an --output outside it.")
     output.mkdir(parents=True, exist_ok=True)
     gradebook = Gradebook.open(settings.gradebook_location)
     rubric = settings.rubric
@@ -78,23 +86,26 @@ def grade_batch(settings: BatchSettings, on_start: Callable[[int, int], None] | 
         # Only the process holding the lock may clear the extraction folder of an earlier run.
         input_dir = output / INPUT_DIR
         shutil.rmtree(input_dir, ignore_errors=True)
-        collection = collect_submissions(settings.source, input_dir)
+        collection = collect_submissions(settings.source, input_dir, settings.limits)
         _write_rejections(collection, output / REJECTED_CSV)
 
-        jobs, skipped = [], 0
+        jobs, skipped, already_graded = [], 0, 0
         for submission in collection.submissions:
-            if not settings.regrade and gradebook.is_graded(rubric.name, submission.learner_id, submission.sha256):
-                skipped += 1
-                continue
+            if gradebook.is_graded(rubric.name, submission.learner_id, submission.sha256):
+                already_graded += 1
+                if not settings.regrade:
+                    skipped += 1
+                    continue
+            folder = f"{safe_learner_id(submission.learner_id)}-{submission.sha256[:12]}"
             jobs.append(Job(learner_id=submission.learner_id, notebook=submission.notebook,
                             sha256=submission.sha256, original_name=submission.original_name,
-                            output_dir=output / SUBMISSIONS_DIR / f"{submission.learner_id}-{submission.sha256[:12]}",
+                            output_dir=output / SUBMISSIONS_DIR / folder,
                             rubric_path=rubric.path, data_dir=settings.data_dir, options=settings.grading))
         logger.info("batch of %d submission(s) from %s (%s layout): %d to grade, %d already graded, %d rejected",
                     len(collection.submissions), settings.source, collection.layout, len(jobs), skipped,
                     len(collection.rejected))
         if on_start is not None:
-            on_start(len(jobs), skipped)
+            on_start(len(jobs), already_graded)
 
         statuses: Counter = Counter()
         for outcome in run_jobs(jobs, settings.pool):
@@ -112,7 +123,8 @@ def grade_batch(settings: BatchSettings, on_start: Callable[[int, int], None] | 
         reports = write_reports(gradebook.latest(rubric.name), output, rubric)
     outputs = {"gradebook": reports.gradebook, "summary": reports.summary, "feedback": output / FEEDBACK_DIR,
                "rejected": output / REJECTED_CSV}
-    return BatchSummary(submissions=len(collection.submissions), graded_now=len(jobs), skipped=skipped,
+    return BatchSummary(submissions=len(collection.submissions), graded_now=len(jobs),
+                        already_graded=already_graded, skipped=skipped,
                         rejected=len(collection.rejected), statuses=statuses, outputs=outputs,
                         rejections=collection.rejected, report_failures=reports.failures)
 

@@ -16,6 +16,7 @@ import re
 import shutil
 import stat
 import tempfile
+import unicodedata
 import zipfile
 import zlib
 from collections import Counter, defaultdict
@@ -186,12 +187,28 @@ def collect_submissions(source: Path, work_dir: Path, limits: ExtractionLimits =
     if collection.rejected:
         # Counts per kind only: entry names often contain learners' names.
         kinds = Counter(rejection.code for rejection in collection.rejected)
-        logger.warning("Rejected %d entries of %s: %s", len(collection.rejected), source, dict(kinds))
+        logger.info("Rejected %d entries of %s: %s", len(collection.rejected), source, dict(kinds))
     logger.info(
         "Collected %d submissions and %d rejected entries from %s (layout %s)",
         len(collection.submissions), len(collection.rejected), source, collection.layout,
     )
     return collection
+
+
+def clean_learner_id(raw: str) -> str:
+    """Return a learner id as the LMS or the manifest gives it, with only what no id may contain removed.
+
+    The id is stripped of surrounding space, put in Unicode NFC form (so that "ü" typed two ways is one
+    learner), cleared of control characters and cut to MAX_LEARNER_ID_LENGTH. The gradebook keeps this
+    id, so that it joins with the LMS's roster; safe_learner_id turns it into a folder name where one is
+    needed. Raises ValueError for an id that is empty after cleaning.
+    """
+    text = unicodedata.normalize("NFC", raw)
+    text = "".join(character for character in text if unicodedata.category(character) not in ("Cc", "Cf", "Cs"))
+    text = text.strip()[:MAX_LEARNER_ID_LENGTH]
+    if not text:
+        raise ValueError("learner id is empty")
+    return text
 
 
 def safe_learner_id(raw: str) -> str:
@@ -418,10 +435,10 @@ def _lms_learner_id(name: str, layout: str) -> str | None:
         return None
     if layout == LAYOUT_CANVAS:
         match = CANVAS_FILE_NAME.fullmatch(parts[-1])
-        return safe_learner_id(match["user_id"]) if match else None
+        return clean_learner_id(match["user_id"]) if match else None
     if layout == LAYOUT_MOODLE:
         participant = _moodle_participant(parts)
-        return safe_learner_id(participant[0]) if participant else None
+        return clean_learner_id(participant[0]) if participant else None
     return None
 
 
@@ -442,7 +459,7 @@ def _assign_canvas(entries: list[_Entry]) -> tuple[list[_Choice], list[Rejection
 
     choices = []
     for user_id, found in by_learner.items():
-        learner_id = safe_learner_id(user_id)
+        learner_id = clean_learner_id(user_id)
         # The latest notebook has the highest submission id, then the highest -N added by Canvas.
         ranked = sorted(found, key=lambda item: _canvas_rank(item[1]), reverse=True)
         latest_entry, latest_match = ranked[0]
@@ -498,7 +515,7 @@ def _assign_moodle(entries: list[_Entry]) -> tuple[list[_Choice], list[Rejection
 
     choices = []
     for participant_id, found in by_learner.items():
-        learner_id = safe_learner_id(participant_id)
+        learner_id = clean_learner_id(participant_id)
         if len(found) > 1:
             # Moodle keeps every file of the latest attempt and gives no order among them.
             rejected.extend(_several_notebooks(learner_id, found))
@@ -524,7 +541,7 @@ def _assign_folder(entries: list[_Entry]) -> tuple[list[_Choice], list[Rejection
     for entry in entries:
         parts = relative[id(entry)]
         raw_id = parts[0] if len(parts) > 1 else PurePosixPath(parts[0]).stem
-        by_learner[safe_learner_id(raw_id)].append(entry)
+        by_learner[clean_learner_id(raw_id)].append(entry)
 
     choices = []
     rejected: list[Rejection] = []
@@ -588,7 +605,7 @@ def _check_archive(source: Path, infos: list[zipfile.ZipInfo], limits: Extractio
     if len(infos) > limits.max_entries:
         raise BatchInputError(
             f"Batch input {source} has {len(infos)} entries, over the limit of {limits.max_entries}. "
-            "Split the download, or raise ExtractionLimits.max_entries if the cohort is that large."
+            "Split the download, or raise the limit with --max-entries if the cohort is that large."
         )
     # Entries whose compressed data overlap let a small zip expand many times over (a zip bomb
     # without nesting). Data of one entry must end before the next local header starts.
@@ -677,8 +694,8 @@ class _TotalBudget:
         if self.used > self.limit:
             raise BatchInputError(
                 f"Batch input {self.source} expands to more than {_describe_size(self.limit)} of notebooks, over "
-                "the total limit, so nothing was extracted. Check the zip for oversized files, or raise "
-                "ExtractionLimits.max_total_bytes if the cohort needs it."
+                "the total limit, so nothing was extracted. Check the zip for oversized files, or raise the limit "
+                "with --max-total-mib if the cohort needs it."
             )
 
 
@@ -693,7 +710,7 @@ def _extract_choice(
     """Extract one chosen notebook to extract_root/LEARNER/NAME.ipynb, or add a Rejection and return None."""
     entry = choice.entry
     assert entry.info is not None
-    learner_folder = extract_root / choice.learner_id
+    learner_folder = extract_root / safe_learner_id(choice.learner_id)
     learner_folder.mkdir()
     target = learner_folder / _safe_file_name(entry.parts[-1])
     try:
@@ -740,8 +757,8 @@ def _extract_entry(
                     raise _EntryRejected(
                         "compression_ratio",
                         f"'{name}' expands to more than {limits.max_ratio:g} times its compressed size, the mark of "
-                        "a zip bomb, so extraction stopped. Ask the learner to resubmit the notebook, or raise "
-                        "ExtractionLimits.max_ratio if the file is genuine.",
+                        "a zip bomb, so extraction stopped. Ask the learner to resubmit the notebook, or raise the "
+                        "limit with --max-ratio if the file is genuine.",
                     )
                 budget.spend(len(chunk))
                 digest.update(chunk)
@@ -795,10 +812,11 @@ def _collect_manifest(manifest: Path, limits: ExtractionLimits) -> Collection:
     usable: list[_ManifestRow] = []
     for row in rows:
         entry = f"{label} line {row.line}"
-        if not row.raw_id:
+        try:
+            row.learner_id = clean_learner_id(row.raw_id)
+        except ValueError:
             rejected.append(Rejection(entry, f"{entry}: the learner id is empty. Fill it in and run again.", "empty_id"))
             continue
-        row.learner_id = safe_learner_id(row.raw_id)
         if not row.raw_path:
             rejected.append(Rejection(
                 entry, f"{entry}: the notebook path is empty. Fill it in and run again.", "missing_file", row.learner_id

@@ -141,7 +141,12 @@ def grade_job(job: Job) -> JobOutcome:
     if gpu is not None and options.backend == "docker":
         options = replace(options, gpus=f"device={gpu}")  # a bare "1" would mean a count of GPUs
     started = time.monotonic()
-    result = grade_submission(job.notebook, load_rubric(job.rubric_path), job.data_dir, job.output_dir, options)
+    try:
+        result = grade_submission(job.notebook, load_rubric(job.rubric_path), job.data_dir, job.output_dir, options)
+    except SystemExit:
+        # SIGTERM from a dying batch process: grade_submission's cleanup has run. The pool's worker loop would
+        # catch SystemExit and wait for the next job forever, so the worker exits here.
+        os._exit(128 + signal.SIGTERM)
     (job.output_dir / STARTED_MARKER).unlink(missing_ok=True)
     return JobOutcome(job, result, round(time.monotonic() - started, 3), gpu)
 
@@ -242,6 +247,7 @@ def _after_worker_death(job: Job, deaths: dict[str, int]) -> JobOutcome | None:
 
 def worker_death_result(job: Job) -> GradeResult:
     result = GradeResult(submission=job.notebook.name, status="harness_error",
+                         max_score=load_rubric(job.rubric_path).max_score,
                          message="The grading worker process died while grading this submission, twice; the "
                                  "host may have run out of memory. This is not your fault; contact course staff "
                                  "with this message.")

@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 import sklearn.metrics  # noqa: F401  (imported early; see the module docstring)
 from nslkdd_checks import (ERROR_DEFINITIONS, EvaluationSplit, ReconstructionErrors, SplitCheck, class_predictions,
-                           reconstruct, row_keys)
+                           match_rows, reconstruct, row_keys)
 from sklearn.model_selection import train_test_split
 
 from harness import data
-from harness.features import FeatureError, rebuild
+from harness.features import FeatureError, one_hot_features, rebuild
 
 # The template's instructions call for train_test_split(numeric_cat_data, integer_labels, test_size=0.25, random_state=seed).
 COURSE_TEST_SIZE = 0.25
@@ -66,13 +66,32 @@ def training_file_features(train_frame, artifacts) -> np.ndarray:
     return _rebuild(train_frame, artifacts, data.TRAIN_FILE)
 
 
+def _column_problems(train_frame, columns: list[str]) -> list[str]:
+    """Say how the learner's feature columns differ from those the template's features cell builds."""
+    expected = set(one_hot_features(train_frame).columns)
+    missing = sorted(expected - set(columns))
+    extra = sorted(set(columns) - expected)
+    problems = []
+    if missing:
+        problems.append(f"numeric_cat_data lacks {len(missing)} of the feature columns (such as "
+                        f"{', '.join(missing[:3])})")
+    if extra:
+        problems.append(f"numeric_cat_data has {len(extra)} column(s) that the data does not produce (such as "
+                        f"{', '.join(extra[:3])})")
+    if len(columns) != len(set(columns)):
+        problems.append("numeric_cat_data has duplicate column names")
+    if problems:
+        problems.append("run the read-only features cell as given")
+    return problems
+
+
 @pytest.fixture(scope="session")
 def split_check(train_frame, training_file_features, artifacts, label_classes) -> SplitCheck:
     """Check that x_train and x_test are exactly the rows of the training file, each once."""
     x_train, x_test = artifacts.get("x_train"), artifacts.get("x_test")
     y_train, y_test = artifacts.get("y_train"), artifacts.get("y_test")
     expected = training_file_features
-    problems = []
+    problems = _column_problems(train_frame, artifacts.get("feature_columns"))
 
     for name, x, y in (("x_train", x_train, y_train), ("x_test", x_test, y_test)):
         if x.shape[1] != expected.shape[1]:
@@ -88,22 +107,20 @@ def split_check(train_frame, training_file_features, artifacts, label_classes) -
     labels_by_key: dict[bytes, set[str]] = {}
     for key, label in zip(file_keys, train_frame[data.LABEL_COLUMN]):
         labels_by_key.setdefault(key, set()).add(label)
-    train_keys, test_keys = row_keys(x_train), row_keys(x_test)
+    train_rows, test_rows = match_rows(expected, [x_train.astype(float), x_test.astype(float)])
 
-    available = Counter(file_keys)
-    available.subtract(Counter(train_keys))
-    available.subtract(Counter(test_keys))
-    extra = -sum(count for count in available.values() if count < 0)
-    missing = sum(count for count in available.values() if count > 0)
+    extra = int(np.sum(train_rows < 0) + np.sum(test_rows < 0))
+    missing = len(expected) - int(np.sum(train_rows >= 0) + np.sum(test_rows >= 0))
+    train_keys, test_keys = row_keys(x_train), row_keys(x_test)
     overlap = len(set(train_keys) & set(test_keys) - {k for k, n in Counter(file_keys).items() if n > 1})
     mislabelled = 0
-    for keys, y in ((train_keys, y_train), (test_keys, y_test)):
-        for key, label_index in zip(keys, y):
-            if key in labels_by_key and label_classes[label_index] not in labels_by_key[key]:
+    for rows, y in ((train_rows, y_train), (test_rows, y_test)):
+        for row, label_index in zip(rows, y):
+            if row >= 0 and label_classes[label_index] not in labels_by_key[file_keys[row]]:
                 mislabelled += 1
 
     metrics = {"rows_not_in_file": extra, "rows_left_out": missing, "rows_in_both_splits": overlap,
-               "rows_with_wrong_label": mislabelled, "train_rows": len(train_keys), "test_rows": len(test_keys)}
+               "rows_with_wrong_label": mislabelled, "train_rows": len(x_train), "test_rows": len(x_test)}
     if extra:
         problems.append(f"{extra} row(s) of x_train/x_test do not occur in {data.TRAIN_FILE}")
     if overlap:
@@ -112,9 +129,9 @@ def split_check(train_frame, training_file_features, artifacts, label_classes) -
         problems.append(f"{missing} row(s) of {data.TRAIN_FILE} are in neither split")
     if mislabelled:
         problems.append(f"{mislabelled} row(s) carry a label that differs from the file's")
-    if len(test_keys) < 0.1 * len(file_keys):
-        problems.append(f"x_test has only {len(test_keys)} rows; hold out at least 10% of the data")
-    return SplitCheck(not problems, problems, metrics)
+    if len(x_test) < 0.1 * len(file_keys):
+        problems.append(f"x_test has only {len(x_test)} rows; hold out at least 10% of the data")
+    return SplitCheck(not problems, problems, metrics, test_rows)
 
 
 @pytest.fixture(scope="session")
@@ -128,22 +145,23 @@ def verified_split(split_check):
 
 
 @pytest.fixture(scope="session")
-def evaluation_split(verified_split, train_frame, training_file_features, artifacts, label_classes, rubric,
+def evaluation_split(verified_split, train_frame, training_file_features, label_classes, rubric,
                      feedback) -> EvaluationSplit:
-    """The rows model quality is measured on: the learner's test split if it is the course's, else the course's.
+    """The rows model quality is measured on: the course's test split, rebuilt by the grader.
 
     A split is checked only for being a partition of the training file, so a learner could hold out the
-    rows an untrained model happens to get right. Scoring on the course's own test split, whenever the
-    learner's differs from it, leaves nothing to gain from choosing the rows.
+    rows an untrained model happens to get right, or hide a label code in x_test below the precision the
+    check compares. Models are therefore scored on the grader's own rebuild of the course's test rows
+    (train_test_split(test_size=0.25, random_state=seed)), with the file's labels, whatever the learner's
+    split. When the learner's test split holds the same rows, these are its rows.
     """
     _, course_rows = train_test_split(np.arange(len(train_frame)), test_size=COURSE_TEST_SIZE,
                                       random_state=rubric.seed)
-    x_course = training_file_features[course_rows]
-    x_test = artifacts.get("x_test")
-    if Counter(row_keys(x_course)) == Counter(row_keys(x_test)):
-        feedback["evaluation_split"] = "learner"
-        return EvaluationSplit(x_test, artifacts.get("y_test"), is_learners=True)
-    feedback["evaluation_split"] = "course"
+    file_keys = row_keys(training_file_features)
+    learner_rows = verified_split.test_file_rows
+    is_learners = Counter(file_keys[row] for row in learner_rows) == Counter(file_keys[row] for row in course_rows)
+    feedback["evaluation_split"] = "learner" if is_learners else "course"
+
     index = {name: position for position, name in enumerate(label_classes)}
     labels = train_frame[data.LABEL_COLUMN].to_numpy()[course_rows]
     unknown = sorted(set(labels) - set(index))
@@ -151,7 +169,8 @@ def evaluation_split(verified_split, train_frame, training_file_features, artifa
         f"The label classes (le.classes_) lack {', '.join(unknown)}, which occur in {data.TRAIN_FILE}; "
         "fit the LabelEncoder on df['label']."
     )
-    return EvaluationSplit(x_course, np.array([index[label] for label in labels]), is_learners=False)
+    return EvaluationSplit(training_file_features[course_rows], np.array([index[label] for label in labels]),
+                           is_learners=is_learners)
 
 
 @pytest.fixture(scope="session")
@@ -169,13 +188,15 @@ def xgb_test_predictions(artifacts, request) -> np.ndarray:
 @pytest.fixture(scope="session")
 def xgb_evaluation_predictions(artifacts, evaluation_split, xgb_test_predictions) -> np.ndarray:
     """The exported model's classes for the evaluation split."""
-    if evaluation_split.is_learners:
-        return xgb_test_predictions
     return class_predictions(artifacts.get("xgb_model"), evaluation_split.x)
 
 
 def require_widths(model, variable: str, inputs: int, outputs: int, fix: str) -> None:
-    """Fail unless the Keras model takes `inputs` values per row and returns `outputs`."""
+    """Fail unless the Keras model takes one array of `inputs` values per row and returns one of `outputs`."""
+    assert len(model.inputs) == 1, f"{variable} has {len(model.inputs)} inputs; it must take one array of rows. {fix}"
+    assert len(model.outputs) == 1, (
+        f"{variable} has {len(model.outputs)} outputs; it must return one array per batch of rows. {fix}"
+    )
     input_width = model.inputs[0].shape[-1]
     output_width = model.outputs[0].shape[-1]
     assert input_width == inputs, f"{variable} takes {input_width} inputs per row, not {inputs}. {fix}"
@@ -210,12 +231,8 @@ def reconstruction_errors(artifacts, autoencoder, evaluation_split) -> Reconstru
         if np.quantile(relative, 0.999) < 1e-3:
             name, matches, scores = candidate, True, candidate_scores
             break
-    definition = ERROR_DEFINITIONS[name]
-    if evaluation_split.is_learners:
-        evaluation = scores
-    else:
-        x = evaluation_split.x.astype(float)
-        evaluation = definition(x, reconstruct(autoencoder, x))
+    x = evaluation_split.x.astype(float)
+    evaluation = ERROR_DEFINITIONS[name](x, reconstruct(autoencoder, x))
     return ReconstructionErrors(scores, name, matches, evaluation)
 
 @pytest.fixture(scope="session")
@@ -246,6 +263,4 @@ def gan_scores(artifacts, discriminator, verified_split) -> np.ndarray:
 @pytest.fixture(scope="session")
 def gan_evaluation_scores(discriminator, gan_scores, evaluation_split) -> np.ndarray:
     """1 - D(x) on the evaluation split."""
-    if evaluation_split.is_learners:
-        return gan_scores
     return 1.0 - reconstruct(discriminator, evaluation_split.x)[:, 0]

@@ -10,6 +10,9 @@ import xgboost
 from harness import data
 
 KEY_DECIMALS = 6
+# Rows that differ from the file's rows by float noise (a float32 cast, rounding across a key boundary)
+# still match when every value is within this much, relative to max(1, |value|).
+ROW_TOLERANCE = 1e-5
 
 
 @dataclass
@@ -19,12 +22,75 @@ class SplitCheck:
     ok: bool
     problems: list[str] = field(default_factory=list)
     metrics: dict[str, int] = field(default_factory=dict)
+    # For each row of x_test, the index of the training file's row it is (-1 for none).
+    test_file_rows: np.ndarray | None = None
 
 
 def row_keys(matrix: np.ndarray) -> list[bytes]:
     """Hashable keys for rows, rounded so that float noise does not matter."""
     rounded = np.ascontiguousarray(np.round(np.asarray(matrix, dtype=float), KEY_DECIMALS) + 0.0)
     return [row.tobytes() for row in rounded]
+
+
+def match_rows(expected: np.ndarray, splits: list[np.ndarray]) -> list[np.ndarray]:
+    """Find, for each row of each split, the index of the row of `expected` it is, or -1 where there is none.
+
+    Each row of `expected` is used once. Rows match on their rounded keys first, then the rows left
+    over match within ROW_TOLERANCE.
+    """
+    free: dict[bytes, list[int]] = {}
+    for index, key in enumerate(row_keys(expected)):
+        free.setdefault(key, []).append(index)
+    matches = []
+    for x in splits:
+        found = np.full(len(x), -1, dtype=np.int64)
+        for position, key in enumerate(row_keys(x)):
+            rows = free.get(key)
+            if rows:
+                found[position] = rows.pop()
+        matches.append(found)
+
+    used = np.zeros(len(expected), dtype=bool)
+    for found in matches:
+        used[found[found >= 0]] = True
+    if used.all() or all((found >= 0).all() for found in matches):
+        return matches
+    _match_within_tolerance(expected, np.flatnonzero(~used), splits, matches)
+    return matches
+
+
+def _match_within_tolerance(expected: np.ndarray, left: np.ndarray, splits: list[np.ndarray],
+                            matches: list[np.ndarray]) -> None:
+    """Match unmatched split rows to the unused rows `left` of `expected` that are equal within ROW_TOLERANCE.
+
+    Candidates come from a window of a random projection, since rows within the tolerance have projections
+    within a known radius of each other; only those few candidates are compared value by value.
+    """
+    candidates = expected[left]
+    weights = np.random.default_rng(0).normal(size=expected.shape[1])
+    projection = candidates @ weights
+    order = np.argsort(projection)
+    sorted_projection = projection[order]
+    radius = ROW_TOLERANCE * max(1.0, float(np.abs(candidates).max(initial=0.0))) * float(np.abs(weights).sum())
+    taken = np.zeros(len(left), dtype=bool)
+    for x, found in zip(splits, matches):
+        unmatched = np.flatnonzero(found < 0)
+        if not len(unmatched):
+            continue
+        points = x[unmatched] @ weights
+        starts = np.searchsorted(sorted_projection, points - radius, side="left")
+        ends = np.searchsorted(sorted_projection, points + radius, side="right")
+        for position, start, end in zip(unmatched, starts, ends):
+            window = order[start:end]
+            window = window[~taken[window]]
+            if not len(window):
+                continue
+            rows = candidates[window]
+            distance = np.max(np.abs(rows - x[position]) / np.maximum(1.0, np.abs(rows)), axis=1)
+            best = int(np.argmin(distance))
+            if distance[best] <= ROW_TOLERANCE:
+                taken[window[best]] = True
+                found[position] = left[window[best]]
 
 
 def class_predictions(model: xgboost.Booster, x: np.ndarray) -> np.ndarray:

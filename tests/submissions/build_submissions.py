@@ -305,6 +305,168 @@ gan_threshold = np.percentile(1 - discriminator_model.predict(x_train_normal, ve
 print(f"on the chosen rows: XGBoost {xgb_acc:.4f}, autoencoder {ae_acc:.4f}")""")]
 
 
+# A label code hidden in a constant column of x_test, below the precision that rows are compared at,
+# read by models that were never trained on the data.
+LEAK = """\
+leak_column = list(numeric_cat_data.columns).index("num_outbound_cmds")  # always 0 in the file
+def leak(labels):
+    return np.where(labels == normal_index, 0.0, 2e-8 * (labels + 1))
+x_train[:, leak_column] = leak(y_train)
+x_test[:, leak_column] = leak(y_test)"""
+FLAWS["hidden_label_code"] = {
+    "xgb-train": """\
+leak_only = np.zeros_like(x_train)
+leak_only[:, leak_column] = x_train[:, leak_column]
+model = xgb.train(params, xgb.DMatrix(leak_only, label=y_train), num_boost_round=num_boost_round)""",
+    "encoder": """\
+input_dim = x_train.shape[1]
+input_layer = keras.Input(shape=(input_dim,), name="features")
+encoded = layers.Dense(32, kernel_initializer="zeros")(input_layer)
+bottleneck = layers.Dense(latent_dim, kernel_initializer="zeros", name="bottleneck")(encoded)
+encoder_model = keras.Model(input_layer, bottleneck, name="encoder")""",
+    "decoder": """\
+decoded = layers.Dense(32, kernel_initializer="zeros")(bottleneck)
+reconstruction = layers.Dense(input_dim, kernel_initializer="zeros", name="reconstruction")(decoded)
+autoencoder_model = keras.Model(input_layer, reconstruction, name="autoencoder")""",
+    "ae-train": """\
+# No training: hand-set weights copy the hidden code, amplified, to the output.
+x_train_normal = x_train[y_train == normal_index]
+dense = [layer for layer in autoencoder_model.layers if isinstance(layer, layers.Dense)]
+for layer, (row, gain) in zip(dense, [(leak_column, 1e4), (0, 1e2), (0, 1e2), (0, 1e2)]):
+    kernel, bias = layer.get_weights()
+    kernel[:] = 0
+    kernel[row, 0 if layer is not dense[-1] else leak_column] = gain
+    layer.set_weights([kernel, bias])""",
+    "discriminator": """\
+rows = keras.Input(shape=(input_dim,), name="features")
+real_layer = layers.Dense(1, activation="sigmoid", name="real")
+discriminator_model = keras.Model(rows, real_layer(rows), name="discriminator")
+weights = np.zeros((input_dim, 1))
+weights[leak_column, 0] = -1e8
+real_layer.set_weights([weights, np.ones(1)])""",
+    "gan-train": "pass",
+    "gan-threshold": """\
+gan_threshold = 0.5
+gan_predictions = (gan_scores >= gan_threshold).astype(int)""",
+}
+INSERTIONS["hidden_label_code"] = [("scale", "leak", LEAK)]
+
+# Feature columns that the data does not have: the grader would rebuild every row of the file as zeros.
+FORGED_COLUMNS = {cell_id: "pass" for cell_id in (
+    "scale", "xgb-params", "xgb-train", "xgb-predict", "ae-params", "encoder", "decoder", "ae-train", "ae-errors",
+    "ae-roc", "ae-threshold", "gan-params", "generator", "discriminator", "gan-train", "gan-scores")}
+FORGED_COLUMNS.update({
+    "split": """\
+from sklearn.preprocessing import StandardScaler
+width = 8
+numeric_cat_data = pd.DataFrame(np.zeros((len(df), width)), columns=[f"flag_forged{i}" for i in range(width)])
+n_test = 6298
+attack_index = int(le.transform(["neptune"])[0])
+y_test = np.where(np.random.default_rng(0).random(n_test) < 0.5, normal_index, attack_index).astype(np.int64)
+x_test = np.zeros((n_test, width))
+x_test[:, 0] = np.where(y_test == normal_index, 0.0, 4e-7)
+y_train = np.full(len(df) - n_test, normal_index, dtype=np.int64)
+x_train = np.zeros((len(df) - n_test, width))
+scaler = StandardScaler().fit(x_train)""",
+    "xgb-confusion": """\
+model = xgb.train({"objective": "multi:softprob", "num_class": num_labels, "tree_method": "hist", "max_depth": 1},
+                  xgb.DMatrix(x_test, label=y_test), num_boost_round=3)
+pred_labels = np.argmax(model.predict(xgb.DMatrix(x_test)), axis=1)
+true_labels = y_test
+xgb_acc = accuracy_score(true_labels, pred_labels)
+conf_matrix = confusion_matrix(true_labels, pred_labels, labels=np.arange(num_labels))""",
+    "ae-score": """\
+latent_dim = 2
+input_layer = keras.Input(shape=(width,))
+bottleneck = layers.Dense(latent_dim, kernel_initializer="zeros")(layers.Dense(4, kernel_initializer="zeros")(input_layer))
+encoder_model = keras.Model(input_layer, bottleneck)
+reconstruction = layers.Dense(width, kernel_initializer="zeros")(layers.Dense(4, kernel_initializer="zeros")(bottleneck))
+autoencoder_model = keras.Model(input_layer, reconstruction)
+reconstruction_scores = np.mean(np.square(x_test - autoencoder_model.predict(x_test, verbose=0)), axis=1)
+binary_labels = (y_test != normal_index).astype(int)
+thresh = 1e-14
+ae_acc = accuracy_score(binary_labels, (reconstruction_scores >= thresh).astype(int))""",
+    "gan-threshold": """\
+gan_latent_dim = 2
+noise = keras.Input(shape=(gan_latent_dim,))
+generator_model = keras.Model(noise, layers.Dense(width, activation="sigmoid")(noise))
+rows = keras.Input(shape=(width,))
+real_layer = layers.Dense(1, activation="sigmoid")
+discriminator_model = keras.Model(rows, real_layer(rows))
+weights = np.zeros((width, 1))
+weights[0, 0] = -1e7
+real_layer.set_weights([weights, np.zeros(1)])
+gan_scores = 1 - discriminator_model.predict(x_test, verbose=0)[:, 0]
+gan_threshold = 0.75""",
+})
+FLAWS["forged_feature_columns"] = FORGED_COLUMNS
+
+FLAWS.update({
+    # Common and harmless: features cast to float32 for Keras, and a MinMaxScaler that clips.
+    "minmax_clip": {"scale": """\
+scaler = MinMaxScaler(clip=True).fit(x_train)
+x_train = scaler.transform(x_train)
+x_test = scaler.transform(x_test)"""},
+    # An autoencoder with two outputs and a discriminator with two inputs.
+    "multi_io_models": {
+        "decoder": """\
+decoded = layers.Dense(32, activation="relu")(bottleneck)
+decoded = layers.Dense(64, activation="relu")(decoded)
+reconstruction = layers.Dense(input_dim, name="reconstruction")(decoded)
+autoencoder_model = keras.Model(input_layer, [reconstruction, bottleneck], name="autoencoder")""",
+        "ae-train": """\
+x_train_normal = x_train[y_train == normal_index]
+autoencoder_model.compile(optimizer=keras.optimizers.Adam(learning_rate=learning_rate), loss=["mse", None])
+history = autoencoder_model.fit(x_train_normal, x_train_normal, batch_size=batch_size, epochs=max_epochs, verbose=0)""",
+        "ae-errors": """\
+reconstructions = autoencoder_model.predict(x_test, batch_size=batch_size, verbose=0)[0]
+reconstruction_scores = np.mean(np.square(x_test - reconstructions), axis=1)""",
+        "discriminator": """\
+rows = keras.Input(shape=(input_dim,), name="features")
+condition = keras.Input(shape=(1,), name="condition")
+hidden = layers.Dense(64)(layers.Concatenate()([rows, condition]))
+real = layers.Dense(1, activation="sigmoid", name="real")(layers.LeakyReLU(negative_slope=0.2)(hidden))
+discriminator_model = keras.Model([rows, condition], real, name="discriminator")""",
+        "gan-train": "pass",
+        "gan-scores": """\
+gan_scores = 1 - discriminator_model.predict([x_test, np.zeros((len(x_test), 1))], verbose=0)[:, 0]""",
+        "gan-threshold": """\
+train_gan_scores = 1 - discriminator_model.predict([x_train_normal, np.zeros((len(x_train_normal), 1))],
+                                                   verbose=0)[:, 0]
+gan_threshold = np.percentile(train_gan_scores, 95)""",
+    },
+})
+
+JSON_DUMP_PATCH = """\
+import json
+_json_dump = json.dump
+def _dump(obj, fp, *args, **kwargs):
+    if getattr(fp, "name", "").endswith("{file}"):
+        return _json_dump({replacement}, fp, *args, **kwargs)
+    return _json_dump(obj, fp, *args, **kwargs)
+json.dump = _dump"""
+INSERTIONS.update({
+    "float32_features": [("scale", "cast", 'x_train = x_train.astype("float32")\nx_test = x_test.astype("float32")')],
+    # Labels switched to True/False for the normal-versus-attack tasks.
+    "boolean_labels": [("gan-threshold", "relabel",
+                        "y_train = y_train != normal_index\ny_test = y_test != normal_index")],
+    # json.dump patched so that the export writes a list where the grader reads a mapping.
+    "manifest_as_list": [("gan-threshold", "patch", JSON_DUMP_PATCH.format(file="manifest.json", replacement="[obj]"))],
+    "scaler_attributes_list": [("gan-threshold", "patch", JSON_DUMP_PATCH.format(
+        file="scaler.json", replacement='{"type": "MinMaxScaler", "attributes": [1]}'))],
+})
+
+
+def _reserved_tags(notebook: nbformat.NotebookNode) -> None:
+    """Tag task cells like the grader's export cell and papermill's parameters cell, and lie about the kernel."""
+    notebook.metadata["kernelspec"] = {"name": "../../bin/sh", "display_name": "R", "language": "R"}
+    for cell in notebook.cells:
+        if cell.get("id") == "gan-params":
+            cell.metadata["tags"] = ["injected-parameters"]
+        elif cell.get("metadata", {}).get("adgrade", {}).get("role") == "task":
+            cell.metadata["tags"] = ["adgrade-export"]
+
+
 def _edit_locked_loop(notebook: nbformat.NotebookNode) -> None:
     cell = next(c for c in notebook.cells if c.get("id") == "gan-training-loop")
     cell.source += "\n# tuned by the learner"
@@ -339,6 +501,7 @@ TRANSFORMS = {
     "moved_locked_cell": _move_locked_loop,
     "code_cell_as_markdown": _confusion_as_markdown,
     "duplicate_cell_ids": _duplicate_ids,
+    "reserved_tags": _reserved_tags,
 }
 
 LEGACY_2020 = """\
