@@ -102,6 +102,8 @@ _XGBOOST_PROBE = """
 import sys
 import numpy, xgboost
 booster = xgboost.Booster(model_file=sys.argv[1])
+booster.feature_names = None
+booster.feature_types = None
 booster.predict(xgboost.DMatrix(numpy.zeros((8, booster.num_features()))))
 """
 
@@ -116,10 +118,18 @@ def _load_xgboost(path: Path, spec: ArtifactSpec):
         booster = xgboost.Booster(model_file=str(path))
     except xgboost.core.XGBoostError as error:
         raise _Invalid(f"is not a loadable XGBoost model ({str(error).splitlines()[0][:200]}).") from None
+    # A model trained on a DataFrame keeps its column names, which the grader's arrays do not have. The
+    # column order is checked against the learner's feature columns instead.
+    booster.feature_names = None
+    booster.feature_types = None
     try:
         probe = subprocess.run([sys.executable, "-c", _XGBOOST_PROBE, str(path)], capture_output=True, timeout=120)
     except subprocess.TimeoutExpired:
         raise _Invalid("took over 120 s to predict on 8 rows; it is not a usable XGBoost model.") from None
+    if probe.returncode == 1:
+        last_line = (probe.stderr.decode("utf-8", "replace").strip().splitlines() or [""])[-1]
+        raise _Invalid(f"could not predict on rows of zeros ({last_line[:200]}). Save the model that xgb.train "
+                       "returned, unchanged.")
     if probe.returncode != 0:
         # NOTE: a model that crashes XGBoost only on particular feature values still passes this probe.
         raise _Invalid(f"crashed XGBoost when predicting (exit status {probe.returncode}); it is not a usable "
@@ -144,14 +154,14 @@ def _load_array(path: Path, spec: ArtifactSpec) -> np.ndarray:
         array = np.load(path, allow_pickle=False)
     except (ValueError, OSError) as error:
         raise _Invalid(f"is not a numeric array ({error}).") from None
-    if array.dtype.kind not in "biuf":
+    if spec.kind == "label_array" and array.dtype.kind == "b":
+        raise _Invalid("holds True/False values; expected class indices, the integers le.transform returns.")
+    if array.dtype.kind not in "iuf":
         raise _Invalid(f"has dtype {array.dtype}; expected numbers.")
     if spec.ndim is not None and array.ndim != spec.ndim:
         raise _Invalid(f"has {array.ndim} dimension(s) (shape {array.shape}); expected {spec.ndim}.")
     if array.dtype.kind == "f" and not np.all(np.isfinite(array)):
         raise _Invalid(f"contains {int(np.sum(~np.isfinite(array)))} NaN or infinite value(s).")
-    if spec.kind == "label_array" and array.dtype.kind == "b":
-        raise _Invalid("holds True/False values; expected class indices, the integers le.transform returns.")
     if spec.kind == "label_array" and array.dtype.kind == "f":
         if not np.all(array == np.round(array)):
             raise _Invalid("contains non-integer values; expected integer class labels.")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import sklearn.metrics  # noqa: F401  (imported early; see the module docstring)
 from nslkdd_checks import (ERROR_DEFINITIONS, EvaluationSplit, ReconstructionErrors, SplitCheck, class_predictions,
-                           match_rows, reconstruct, row_keys)
+                           match_rows, reconstruct, require_finite, row_keys)
 from sklearn.model_selection import train_test_split
 
 from harness import data
@@ -42,11 +42,22 @@ def label_classes(artifacts) -> list[str]:
     return classes
 
 
+# Models run in float32, so rebuilt values beyond this would turn into infinities.
+MAX_FEATURE_VALUE = 1e30
+
+
 def _rebuild(frame, artifacts, name: str) -> np.ndarray:
     try:
-        return rebuild(frame, artifacts.get("feature_columns"), artifacts.get("scaler"))
+        features = rebuild(frame, artifacts.get("feature_columns"), artifacts.get("scaler"))
     except FeatureError as error:
         raise AssertionError(f"The grader could not rebuild {name} through your features and scaler: {error}.")
+    with np.errstate(invalid="ignore"):
+        out_of_range = ~np.isfinite(features) | (np.abs(features) > MAX_FEATURE_VALUE)
+    assert not out_of_range.any(), (
+        f"Your scaler maps {int(out_of_range.sum())} value(s) of {name} to NaN, infinity or beyond "
+        f"{MAX_FEATURE_VALUE:g}; check scaler.scale_ and fit the scaler on x_train as it is."
+    )
+    return features
 
 
 @pytest.fixture(scope="session")
@@ -149,9 +160,9 @@ def evaluation_split(verified_split, train_frame, training_file_features, label_
                      feedback) -> EvaluationSplit:
     """The rows model quality is measured on: the course's test split, rebuilt by the grader.
 
-    A split is checked only for being a partition of the training file, so a learner could hold out the
-    rows an untrained model happens to get right, or hide a label code in x_test below the precision the
-    check compares. Models are therefore scored on the grader's own rebuild of the course's test rows
+    A split is checked only for being a partition of the training file. So a learner could hold out the
+    rows an untrained model happens to get right, or hide a label code in x_test below the precision
+    that the check compares at. Models are therefore scored on the grader's own rebuild of the course's test rows
     (train_test_split(test_size=0.25, random_state=seed)), with the file's labels, whatever the learner's
     split. When the learner's test split holds the same rows, these are its rows.
     """
@@ -197,6 +208,13 @@ def require_widths(model, variable: str, inputs: int, outputs: int, fix: str) ->
     assert len(model.outputs) == 1, (
         f"{variable} has {len(model.outputs)} outputs; it must return one array per batch of rows. {fix}"
     )
+    input_shape, output_shape = tuple(model.inputs[0].shape), tuple(model.outputs[0].shape)
+    assert len(input_shape) == 2, (
+        f"{variable} takes inputs of shape {input_shape}; it must take rows, shape (None, {inputs}). {fix}"
+    )
+    assert len(output_shape) == 2, (
+        f"{variable} returns outputs of shape {output_shape}; it must return shape (None, {outputs}). {fix}"
+    )
     input_width = model.inputs[0].shape[-1]
     output_width = model.outputs[0].shape[-1]
     assert input_width == inputs, f"{variable} takes {input_width} inputs per row, not {inputs}. {fix}"
@@ -232,7 +250,8 @@ def reconstruction_errors(artifacts, autoencoder, evaluation_split) -> Reconstru
             name, matches, scores = candidate, True, candidate_scores
             break
     x = evaluation_split.x.astype(float)
-    evaluation = ERROR_DEFINITIONS[name](x, reconstruct(autoencoder, x))
+    evaluation = require_finite(ERROR_DEFINITIONS[name](x, reconstruct(autoencoder, x)),
+                                "The autoencoder's reconstruction error on the test split")
     return ReconstructionErrors(scores, name, matches, evaluation)
 
 @pytest.fixture(scope="session")
@@ -263,4 +282,4 @@ def gan_scores(artifacts, discriminator, verified_split) -> np.ndarray:
 @pytest.fixture(scope="session")
 def gan_evaluation_scores(discriminator, gan_scores, evaluation_split) -> np.ndarray:
     """1 - D(x) on the evaluation split."""
-    return 1.0 - reconstruct(discriminator, evaluation_split.x)[:, 0]
+    return require_finite(1.0 - reconstruct(discriminator, evaluation_split.x)[:, 0], "1 - D(x) on the test split")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,6 +11,7 @@ import xgboost
 from harness import data
 
 KEY_DECIMALS = 6
+CLASSIFIER_OBJECTIVES = ("multi:softprob", "multi:softmax")
 # Rows that differ from the file's rows by float noise (a float32 cast, rounding across a key boundary)
 # still match when every value is within this much, relative to max(1, |value|).
 ROW_TOLERANCE = 1e-5
@@ -63,8 +65,9 @@ def _match_within_tolerance(expected: np.ndarray, left: np.ndarray, splits: list
                             matches: list[np.ndarray]) -> None:
     """Match unmatched split rows to the unused rows `left` of `expected` that are equal within ROW_TOLERANCE.
 
-    Candidates come from a window of a random projection, since rows within the tolerance have projections
-    within a known radius of each other; only those few candidates are compared value by value.
+    Rows within the tolerance have projections, on a random direction, within a known radius of each other.
+    So the candidates for a row come from that window of the sorted projections, and only they are compared
+    value by value.
     """
     candidates = expected[left]
     weights = np.random.default_rng(0).normal(size=expected.shape[1])
@@ -94,12 +97,38 @@ def _match_within_tolerance(expected: np.ndarray, left: np.ndarray, splits: list
 
 
 def class_predictions(model: xgboost.Booster, x: np.ndarray) -> np.ndarray:
-    """Predicted class indices, for both multi:softprob and multi:softmax models."""
+    """Predicted class indices, for both multi:softprob and multi:softmax models.
+
+    Fails (AssertionError) for outputs that are not class indices, such as a regression model's.
+    """
+    try:
+        objective = json.loads(model.save_config())["learner"]["objective"]["name"]
+    except (ValueError, KeyError, TypeError):
+        objective = "unknown"
+    assert objective in CLASSIFIER_OBJECTIVES, (
+        f"The XGBoost model's objective is {objective}, so it does not predict classes. Train it with objective "
+        "multi:softprob or multi:softmax."
+    )
     model.set_param({"device": "cpu"})
     output = model.predict(xgboost.DMatrix(x))
+    assert np.all(np.isfinite(output)), (
+        "The XGBoost model predicts NaN or infinite values. Train it with objective multi:softprob or multi:softmax."
+    )
     if output.ndim == 2:
         return np.argmax(output, axis=1)
-    return np.rint(output).astype(np.int64)
+    classes = np.rint(output)
+    not_classes = ("The XGBoost model predicts values that are not class indices. Train it with objective "
+                   "multi:softprob or multi:softmax.")
+    assert np.all(classes >= 0), not_classes
+    assert np.all(np.abs(output - classes) < 1e-6), not_classes
+    return classes.astype(np.int64)
+
+
+def require_finite(scores: np.ndarray, what: str) -> np.ndarray:
+    """Fail (AssertionError) unless every score is a finite number."""
+    bad = int(np.sum(~np.isfinite(scores)))
+    assert bad == 0, f"{what} has {bad} NaN or infinite value(s); check the model's weights and its inputs."
+    return scores
 
 
 def attack_mask(labels: np.ndarray, classes: list[str]) -> np.ndarray:
@@ -112,9 +141,9 @@ def attack_mask(labels: np.ndarray, classes: list[str]) -> np.ndarray:
 class EvaluationSplit:
     """The rows the models' quality is measured on, with class indices into the learner's label classes.
 
-    This is the learner's test split when it holds the rows the template's split makes, and otherwise
-    the course's test split rebuilt through the learner's features and scaler, so that a learner who
-    chooses which rows to hold out cannot choose the rows their models are scored on.
+    These are the course's test rows, rebuilt by the grader through the learner's features and scaler.
+    A learner who chooses which rows to hold out therefore cannot choose the rows their models are
+    scored on. `is_learners` says whether the learner's x_test contains the same rows.
     """
 
     x: np.ndarray

@@ -2,7 +2,7 @@
 
 import keras
 import numpy as np
-from nslkdd_checks import ERROR_DEFINITIONS, accuracy_at, attack_mask, reconstruct
+from nslkdd_checks import ERROR_DEFINITIONS, accuracy_at, attack_mask, reconstruct, require_finite
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from harness import metrics
@@ -139,7 +139,8 @@ def test_autoencoder_reported_accuracy(artifacts, reconstruction_errors, label_c
 
 def test_autoencoder_auroc_kddtest(autoencoder, reconstruction_errors, kddtest_features, kddtest_attacks, grading):
     definition = ERROR_DEFINITIONS[reconstruction_errors.definition]
-    scores = definition(kddtest_features, reconstruct(autoencoder, kddtest_features))
+    scores = require_finite(definition(kddtest_features, reconstruct(autoencoder, kddtest_features)),
+                            "The autoencoder's reconstruction error on held-out data")
     auroc = float(roc_auc_score(kddtest_attacks, scores))
     grading.metric("auroc", auroc)
     grading.metric("threshold", grading.threshold)

@@ -1,7 +1,7 @@
 """GAN detector: architecture, AUROC of the discriminator's score, collapse, and KDDTest+."""
 
 import numpy as np
-from nslkdd_checks import attack_mask, reconstruct
+from nslkdd_checks import attack_mask, reconstruct, require_finite
 
 from harness import metrics
 
@@ -57,7 +57,7 @@ def test_gan_not_collapsed(artifacts, gan_evaluation_scores, evaluation_split, l
 
 
 def test_gan_auroc_kddtest(discriminator, gan_scores, kddtest_features, kddtest_attacks, grading):
-    scores = 1.0 - reconstruct(discriminator, kddtest_features)[:, 0]
+    scores = require_finite(1.0 - reconstruct(discriminator, kddtest_features)[:, 0], "1 - D(x) on held-out data")
     auroc = metrics.auroc(kddtest_attacks, scores)
     grading.metric("auroc", auroc)
     grading.metric("threshold", grading.threshold)

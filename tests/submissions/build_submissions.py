@@ -457,6 +457,50 @@ INSERTIONS.update({
 })
 
 
+FLAWS.update({
+    # Trained on a DataFrame, so the booster stores feature names, which the grader's arrays lack.
+    "xgb_dataframe": {
+        "xgb-train": """\
+dtrain = xgb.DMatrix(pd.DataFrame(x_train, columns=numeric_cat_data.columns), label=y_train)
+model = xgb.train(params, dtrain, num_boost_round=num_boost_round)""",
+        "xgb-predict": """\
+dtest = xgb.DMatrix(pd.DataFrame(x_test, columns=numeric_cat_data.columns))
+preds = model.predict(dtest)
+pred_labels = np.argmax(preds, axis=1)
+true_labels = y_test
+xgb_acc = accuracy_score(true_labels, pred_labels)""",
+    },
+    # A scale for a column that is 0 on every training row: no training value changes, but the grader's
+    # held-out data would turn into infinities.
+    "huge_unused_scale": {"scale": """\
+scaler = MinMaxScaler().fit(x_train)
+scaler.scale_[list(numeric_cat_data.columns).index("is_host_login")] = 1e300
+x_train = scaler.transform(x_train)
+x_test = scaler.transform(x_test)"""},
+})
+INSERTIONS.update({
+    # A regression booster, an autoencoder with a NaN bias, and a discriminator that takes rank-3 input.
+    "odd_model_internals": [("gan-threshold", "odd", """\
+model = xgb.train({"objective": "reg:squarederror", "base_score": 1e30}, xgb.DMatrix(x_train, label=y_train),
+                  num_boost_round=1)
+kernel, bias = autoencoder_model.get_layer("reconstruction").get_weights()
+bias[0] = np.nan
+autoencoder_model.get_layer("reconstruction").set_weights([kernel, bias])
+rows = keras.Input(shape=(1, input_dim))
+discriminator_model = keras.Model(rows, layers.Dense(1, activation="sigmoid")(layers.Flatten()(rows)))""")],
+    # Models whose outputs have three dimensions.
+    "rank3_outputs": [("gan-threshold", "reshape", """\
+rows = keras.Input(shape=(input_dim,))
+output = layers.Reshape((2, input_dim))(layers.Dense(2 * input_dim)(layers.Dense(latent_dim)(rows)))
+autoencoder_model = keras.Model(rows, output)
+rows = keras.Input(shape=(input_dim,))
+discriminator_model = keras.Model(rows, layers.Reshape((1, 1))(layers.Dense(1, activation="sigmoid")(rows)))
+gan_scores = 1 - discriminator_model.predict(x_test, verbose=0)[:, 0, 0]""")],
+    # Features turned into True/False values after training.
+    "boolean_features": [("gan-threshold", "booleans", "x_train = x_train > 0.5")],
+})
+
+
 def _reserved_tags(notebook: nbformat.NotebookNode) -> None:
     """Tag task cells like the grader's export cell and papermill's parameters cell, and lie about the kernel."""
     notebook.metadata["kernelspec"] = {"name": "../../bin/sh", "display_name": "R", "language": "R"}
