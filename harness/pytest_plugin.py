@@ -8,6 +8,7 @@ that harness.scoring writes once the artifacts exist.
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--adgrade-context", help="JSON file naming the artifacts; waited for if absent")
     group.addoption("--adgrade-rubric", help="rubric folder")
     group.addoption("--adgrade-report", help="where to write the per-test report")
+    group.addoption("--adgrade-grader-pid", help="pid of the grading process that waits for the report")
 
 
 class _State:
@@ -71,9 +73,14 @@ def pytest_configure(config: pytest.Config) -> None:
     _state.feedback = {}
     path = Path(context_path)
     deadline = time.monotonic() + WAIT_LIMIT_SECONDS
+    # The grader's pid comes on the command line: it may have died before this process got here.
+    grader = int(config.getoption("--adgrade-grader-pid") or os.getppid())
     while not path.is_file():
         if time.monotonic() > deadline:
             raise pytest.UsageError(f"no scoring context appeared at {path}")
+        # A grader killed outright (SIGKILL, out of memory) never writes the context; stop waiting for it.
+        if os.getppid() != grader:
+            pytest.exit("the grading process exited before scoring", returncode=1)
         time.sleep(0.05)
     _state.context = json.loads(path.read_text(encoding="utf-8"))
     if _state.context.get("cancel"):

@@ -72,7 +72,7 @@ class Scorer:
             sys.executable, "-m", "pytest", str(rubric.path), "-q", "-p", "harness.pytest_plugin",
             "-p", "no:cacheprovider", "--rootdir", str(rubric.path), "--no-header", "-rN",
             "--adgrade-context", str(self.context_path), "--adgrade-rubric", str(rubric.path),
-            "--adgrade-report", str(self.report_path),
+            "--adgrade-report", str(self.report_path), "--adgrade-grader-pid", str(os.getpid()),
         ]
         self._log = open(self.log_path, "wb")
         # Lower priority, so that its imports use idle CPU rather than slowing the notebook it overlaps.

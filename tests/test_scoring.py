@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -59,3 +60,35 @@ def test_copy_artifacts_stops_at_size_limit(tmp_path):
     warnings = copy_artifacts(source, tmp_path / "artifacts", rubric)
     assert [p.name for p in (tmp_path / "artifacts").iterdir()] == ["a.npy"]
     assert "b.npy" in warnings[0]
+
+
+SCORER_PARENT = """
+import sys
+from pathlib import Path
+from harness.rubric import load_rubric
+from harness.scoring import Scorer
+scorer = Scorer(load_rubric(), Path(sys.argv[1]), Path(sys.argv[2]))
+print(scorer.process.pid, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_scorer_exits_when_grader_killed(tmp_path):
+    """A scoring process whose grader was killed outright stops instead of waiting a day for its context."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    grader = subprocess.Popen([sys.executable, "-c", SCORER_PARENT, str(tmp_path), str(tmp_path / "scoring")],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    scorer = int(grader.stdout.readline())
+    time.sleep(1)
+    grader.send_signal(signal.SIGKILL)
+    grader.wait(timeout=30)
+
+    deadline = time.monotonic() + 120
+    while Path(f"/proc/{scorer}").exists() and "State:\tZ" not in Path(f"/proc/{scorer}/status").read_text():
+        assert time.monotonic() < deadline, f"scoring process {scorer} outlived its grader"
+        time.sleep(0.5)
+
