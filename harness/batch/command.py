@@ -121,7 +121,7 @@ def run_batch_command(args: argparse.Namespace) -> int:
         with progress:
             summary = grade_batch(settings, on_start=started, on_result=finished)
     except (BatchInputError, GradebookError, ValueError, ConnectionError, OSError) as error:
-        # GradebookBusy is a GradebookError: another batch holds the gradebook.
+        # GradebookBusy, raised when another batch has the gradebook's lock, is a GradebookError.
         err_console.print(f"error: {error}")
         return EXIT_USAGE
 

@@ -133,7 +133,10 @@ def _init_worker(slot_queue) -> None:
 
 
 def grade_job(job: Job) -> JobOutcome:
-    """Grade one job in this process; never raises for a bad submission (grade_submission records it)."""
+    """Grade one job in this process. A bad submission ends as a recorded result, not an exception.
+
+    The worker exits (os._exit) on SIGTERM, once grade_submission's cleanup has run.
+    """
     job.output_dir.mkdir(parents=True, exist_ok=True)
     (job.output_dir / STARTED_MARKER).write_text(str(os.getpid()), encoding="utf-8")
     options = job.options
@@ -152,7 +155,7 @@ def grade_job(job: Job) -> JobOutcome:
 
 
 def _dask_cuda_gpu() -> str | None:
-    """The first GPU of a dask-cuda worker, which sets CUDA_VISIBLE_DEVICES with its own GPU first."""
+    """Return this dask-cuda worker's GPU: the first of CUDA_VISIBLE_DEVICES, where dask-cuda puts it."""
     if os.environ.get("ADGRADE_DASK_CUDA") != "1":
         return None
     visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
@@ -203,7 +206,7 @@ def _run_on_pool(jobs: list[Job], settings: PoolSettings) -> Iterator[JobOutcome
     deaths: dict[str, int] = {}
     pending = list(jobs)
     while pending:
-        # Workers start from a fresh interpreter: forking a process that holds threads is unsafe.
+        # Workers start from a fresh interpreter, because forking a process that runs threads is unsafe.
         context = multiprocessing.get_context("spawn")
         slots = settings.slots()
         slot_queue = None
@@ -294,7 +297,7 @@ def _dask_cuda_available() -> bool:
 
 
 def _run_on_local_cuda_cluster(jobs: list[Job], gpu_ids: list[str]) -> Iterator[JobOutcome]:
-    """One dask-cuda worker per GPU; each sets CUDA_VISIBLE_DEVICES with its own GPU first."""
+    """Run the jobs on one dask-cuda worker per GPU. Each worker lists its own GPU first in CUDA_VISIBLE_DEVICES."""
     # NOTE: written against dask-cuda's documented LocalCUDACluster API; no GPU host has run this path.
     from dask_cuda import LocalCUDACluster
     from distributed import Client, as_completed

@@ -164,7 +164,7 @@ def evaluation_split(verified_split, train_frame, training_file_features, label_
     rows an untrained model happens to get right, or hide a label code in x_test below the precision
     that the check compares at. Models are therefore scored on the grader's own rebuild of the course's test rows
     (train_test_split(test_size=0.25, random_state=seed)), with the file's labels, whatever the learner's
-    split. When the learner's test split holds the same rows, these are its rows.
+    split. When the learner's test split contains the same rows, these are its rows.
     """
     _, course_rows = train_test_split(np.arange(len(train_frame)), test_size=COURSE_TEST_SIZE,
                                       random_state=rubric.seed)

@@ -143,7 +143,7 @@ class EvaluationSplit:
 
     These are the course's test rows, rebuilt by the grader through the learner's features and scaler.
     A learner who chooses which rows to hold out therefore cannot choose the rows their models are
-    scored on. `is_learners` says whether the learner's x_test contains the same rows.
+    scored on. `is_learners` is True when the learner's x_test contains the same rows.
     """
 
     x: np.ndarray
